@@ -1,0 +1,3 @@
+"""Papertide: a self-hostable research-paper discovery platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The catalog: papers, versions, authors, categories and organizations."""

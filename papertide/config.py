@@ -1,0 +1,316 @@
+"""Settings declared as data.
+
+Every setting has a name, a type, a default, a help text and a validator. Values come from, in
+order of precedence: ``PAPERTIDE_<NAME>`` environment variables, an optional TOML file (named by
+``PAPERTIDE_CONFIG`` or ``--config``), then the default. Settings are parsed once, at start-up;
+an invalid value raises :class:`ConfigError` naming the setting. The documentation in
+``docs/configuration.md`` is generated from :data:`SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from papertide.errors import ConfigError
+
+ENV_PREFIX = "PAPERTIDE_"
+
+
+def _check_timezone(value: Any) -> None:
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+
+
+def _check_db_url(value: Any) -> None:
+    url = str(value)
+    if not url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "postgres://")):
+        raise ValueError(
+            f"{url!r} is not a database URL (expected sqlite:///path or postgresql://...)"
+        )
+
+
+def _check_port(value: Any) -> None:
+    if not 0 < int(value) < 65536:
+        raise ValueError(f"port {value} is outside 1-65535")
+
+
+def _check_positive(value: Any) -> None:
+    if value <= 0:
+        raise ValueError(f"{value} must be greater than zero")
+
+
+def _check_categories(value: Any) -> None:
+    for cat in value:
+        if not cat or " " in cat:
+            raise ValueError(f"{cat!r} is not an arXiv category such as cs.CL")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: how it is named, typed, defaulted, documented and validated."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+    validate: Callable[[Any], None] | None = None
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    def parse(self, raw: Any) -> Any:
+        """Turn a raw env/TOML value into this setting's type, then validate it."""
+        value = self._coerce(raw)
+        if self.validate is not None:
+            self.validate(value)
+        return value
+
+    def _coerce(self, raw: Any) -> Any:
+        if self.type is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(f"{raw!r} is not a boolean (use true or false)")
+        if self.type is list:
+            if isinstance(raw, list):
+                return [str(item).strip() for item in raw if str(item).strip()]
+            return [part.strip() for part in str(raw).split(",") if part.strip()]
+        if self.type is int:
+            if isinstance(raw, bool):
+                raise ValueError(f"{raw!r} is not an integer")
+            try:
+                return int(raw)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{raw!r} is not an integer") from exc
+        if self.type is float:
+            try:
+                return float(raw)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{raw!r} is not a number") from exc
+        return str(raw)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "database_url",
+        str,
+        "sqlite:///./papertide.db",
+        "Database URL: `sqlite:///path/to/file.db` (embedded default) or "
+        "`postgresql://user:password@host/dbname`.",
+        secret=True,
+        validate=_check_db_url,
+    ),
+    Setting("host", str, "127.0.0.1", "Address `papertide serve` listens on."),
+    Setting("port", int, 8000, "Port `papertide serve` listens on.", validate=_check_port),
+    Setting(
+        "site_name", str, "Papertide", "Name shown in the page header and titles."
+    ),
+    Setting(
+        "timezone",
+        str,
+        "America/New_York",
+        "Time zone in which days of the daily lists are counted (IANA name).",
+        validate=_check_timezone,
+    ),
+    Setting(
+        "auto_follow_categories",
+        list,
+        [],
+        "arXiv categories (comma-separated, e.g. `cs.CL,cs.LG`) whose newly announced papers are "
+        "added to the day's list automatically when ingested. Empty: off.",
+        validate=_check_categories,
+    ),
+    Setting(
+        "trending_gravity",
+        float,
+        1.5,
+        "Exponent of the age penalty in the trending score "
+        "`(upvotes + 1) / (age_hours + 2) ** gravity`.",
+        validate=_check_positive,
+    ),
+    Setting(
+        "trending_window_days",
+        int,
+        7,
+        "How many days of daily lists the trending page considers.",
+        validate=_check_positive,
+    ),
+    Setting(
+        "page_size",
+        int,
+        50,
+        "Papers per page on the week, month and trending views.",
+        validate=_check_positive,
+    ),
+    Setting(
+        "arxiv_api_url",
+        str,
+        "https://export.arxiv.org/api/query",
+        "arXiv API endpoint used by `papertide fetch arxiv`.",
+    ),
+    Setting(
+        "arxiv_oai_url",
+        str,
+        "https://oaipmh.arxiv.org/oai",
+        "arXiv OAI-PMH endpoint used by `papertide fetch oai`.",
+    ),
+    Setting(
+        "arxiv_request_interval",
+        float,
+        3.0,
+        "Seconds to wait between two requests to arXiv (arXiv asks for at least 3).",
+        validate=lambda v: _check_min(v, 3.0),
+    ),
+    Setting(
+        "http_user_agent",
+        str,
+        "Papertide/0.1 (+https://github.com/papertide/papertide)",
+        "User-Agent sent by the live fetchers; include a contact address for your installation.",
+    ),
+    Setting(
+        "log_level",
+        str,
+        "info",
+        "Log level: debug, info, warning or error.",
+        validate=lambda v: _check_choice(v, ("debug", "info", "warning", "error")),
+    ),
+)
+
+SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def _check_min(value: float, minimum: float) -> None:
+    if value < minimum:
+        raise ValueError(f"{value} is below the minimum of {minimum}")
+
+
+def _check_choice(value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective settings, parsed once. Read values as attributes: ``settings.database_url``."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed (validated like any other source)."""
+        values = dict(self.values)
+        sources = dict(self.sources)
+        for name, raw in changes.items():
+            values[name] = _parse_one(SETTINGS_BY_NAME[name], raw, "override")
+            sources[name] = "override"
+        return Settings(values, sources)
+
+    def dump(self) -> list[tuple[str, str, str]]:
+        """(name, shown value, source) for every setting; secrets are hidden."""
+        rows = []
+        for setting in SETTINGS:
+            value = self.values[setting.name]
+            shown = _hide_secret(value) if setting.secret else _format(value)
+            rows.append((setting.name, shown, self.sources.get(setting.name, "default")))
+        return rows
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _hide_secret(value: Any) -> str:
+    text = str(value)
+    # Database URLs are useful to see; only their password is secret.
+    if "://" in text and "@" in text:
+        scheme, rest = text.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else text
+    if text.startswith("sqlite"):
+        return text
+    return "***" if text else ""
+
+
+def _parse_one(setting: Setting, raw: Any, source: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            f"setting {setting.name} ({setting.env_var}, from {source}) is invalid: {exc}"
+        ) from None
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, config_file: str | Path | None = None
+) -> Settings:
+    """Read the settings from the environment and the optional TOML file, validating each."""
+    env = os.environ if env is None else env
+    file_values: dict[str, Any] = {}
+    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if path:
+        file_values = _read_toml(Path(path))
+    unknown_env = sorted(
+        key
+        for key in env
+        if key.startswith(ENV_PREFIX)
+        and key not in {ENV_PREFIX + "CONFIG"}
+        and key[len(ENV_PREFIX) :].lower() not in SETTINGS_BY_NAME
+        and not key.startswith(ENV_PREFIX + "TEST_")
+    )
+    if unknown_env:
+        raise ConfigError(f"unknown setting {unknown_env[0]} in the environment")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in SETTINGS:
+        if setting.env_var in env:
+            values[setting.name] = _parse_one(setting, env[setting.env_var], "environment")
+            sources[setting.name] = "environment"
+        elif setting.name in file_values:
+            values[setting.name] = _parse_one(setting, file_values[setting.name], str(path))
+            sources[setting.name] = str(path)
+        else:
+            values[setting.name] = setting.default
+            sources[setting.name] = "default"
+    return Settings(values, sources)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    section = data.get("papertide", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: [papertide] must be a table")
+    unknown = sorted(set(section) - set(SETTINGS_BY_NAME))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}")
+    return dict(section)

@@ -1,0 +1,159 @@
+"""The one logical schema, in SQLAlchemy Core, shared by SQLite and PostgreSQL.
+
+Papers carry an integer surrogate key (``id``) used by every child table, the full-text index and
+(later) the vector index; the arXiv id without version (``arxiv_id``) is the natural key and is
+unique. Engine-specific full-text parts (the FTS5 table and its triggers on SQLite, the
+``tsvector`` column and GIN index on PostgreSQL) are not Core objects: they live in
+:mod:`papertide.db.fulltext` and are created by the migrations.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slug", String(100), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("avatar_url", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+papers = Table(
+    "papers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("arxiv_id", String(64), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("abstract", Text, nullable=False, server_default=""),
+    # Denormalised "A. One, B. Two" for the full-text index and cards; the ordered truth is
+    # paper_authors.
+    Column("authors_text", Text, nullable=False, server_default=""),
+    Column("author_count", Integer, nullable=False, server_default="0"),
+    Column("ai_summary", Text),
+    Column("ai_summary_model", Text),
+    Column("primary_category", String(64)),
+    Column("published_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("latest_version", Integer),
+    Column("comments", Text),
+    Column("journal_ref", Text),
+    Column("doi", Text),
+    Column("report_no", Text),
+    Column("license", Text),
+    Column("msc_class", Text),
+    Column("acm_class", Text),
+    Column("submitter", Text),
+    Column("code_url", Text),
+    Column("project_url", Text),
+    Column("organization_id", Integer, ForeignKey("organizations.id", ondelete="SET NULL")),
+    Column("withdrawn", Boolean, nullable=False, server_default="0"),
+    Column("imported_upvotes", Integer, nullable=False, server_default="0"),
+    Column("upvotes", Integer, nullable=False, server_default="0"),
+    # {"title": "kaggle", "ai_summary": "hf_jsonfeed", ...}: which source set each field.
+    Column("field_sources", JSON, nullable=False),
+    # Hash of the metadata fields, so re-ingesting unchanged records costs one comparison.
+    Column("content_hash", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+    Index("ix_papers_published_at", "published_at"),
+)
+
+paper_versions = Table(
+    "paper_versions",
+    metadata,
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("submitted_at", DateTime(timezone=True)),
+    Column("size", String(32)),
+    PrimaryKeyConstraint("paper_id", "version"),
+)
+
+paper_authors = Table(
+    "paper_authors",
+    metadata,
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("affiliation", Text),
+    PrimaryKeyConstraint("paper_id", "position"),
+    Index("ix_paper_authors_name", "name"),
+)
+
+paper_categories = Table(
+    "paper_categories",
+    metadata,
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("category", String(64), nullable=False),
+    PrimaryKeyConstraint("paper_id", "position"),
+    Index("ix_paper_categories_category", "category"),
+)
+
+daily_entries = Table(
+    "daily_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("day", Date, nullable=False),
+    # Order on the day's list as the source gave it (0 = first); NULL for manual/auto entries.
+    Column("position", Integer),
+    # How the entry got there: an import source name, "auto-follow" or "submission".
+    Column("source", String(32), nullable=False),
+    Column("submitter_name", Text),
+    Column("comment", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("paper_id", "day"),
+    Index("ix_daily_entries_day", "day", "position"),
+)
+
+ingest_state = Table(
+    "ingest_state",
+    metadata,
+    # e.g. "oai-pmh https://oaipmh.arxiv.org/oai set=cs from=2025-01-01"
+    Column("source", String(255), primary_key=True),
+    Column("cursor", Text),
+    Column("last_run_at", DateTime(timezone=True)),
+    Column("details", JSON),
+)
+
+trending = Table(
+    "trending",
+    metadata,
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("upvotes", Integer, nullable=False),
+    Column("listed_on", Date, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("paper_id"),
+    Index("ix_trending_rank", "rank"),
+)

@@ -1,0 +1,52 @@
+"""The handful of exceptions Papertide raises, each carrying its HTTP status.
+
+The web layer maps them, in one place, to one JSON error shape and one HTML error page; the CLI
+prints their message and exits non-zero. Messages name the action and the id that failed.
+"""
+
+from __future__ import annotations
+
+
+class PapertideError(Exception):
+    """Base class: an error a user or operator can act on."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(PapertideError):
+    """A setting has an invalid value; start-up stops."""
+
+    code = "invalid_setting"
+
+
+class InvalidInput(PapertideError):
+    """A request or a record is malformed (bad arXiv id, bad date, unparseable line)."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class NotFound(PapertideError):
+    """The thing asked for does not exist (or is hidden from the asker)."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(PapertideError):
+    """The request clashes with the current state (duplicate, already exists)."""
+
+    status = 409
+    code = "conflict"
+
+
+class NotReady(PapertideError):
+    """The database is unreachable or has migrations pending."""
+
+    status = 503
+    code = "not_ready"

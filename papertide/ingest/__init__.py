@@ -1,0 +1,1 @@
+"""Ingestion: one module per source format, and the runner that feeds the catalog."""
