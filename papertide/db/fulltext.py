@@ -57,7 +57,7 @@ POSTGRES_DDL = (
     ALTER TABLE papers ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('english', coalesce(title, '')), 'A') ||
         setweight(to_tsvector('english', coalesce(abstract, '')), 'B') ||
-        setweight(to_tsvector('simple', coalesce(authors_text, '')), 'C')
+        setweight(to_tsvector('english', coalesce(authors_text, '')), 'C')
     ) STORED
     """,
     "CREATE INDEX ix_papers_search_vector ON papers USING gin (search_vector)",

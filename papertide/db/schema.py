@@ -9,6 +9,9 @@ unique. Engine-specific full-text parts (the FTS5 table and its triggers on SQLi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -26,6 +29,30 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both engines (SQLite stores them as naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: give a timezone-aware value")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -43,7 +70,7 @@ organizations = Table(
     Column("slug", String(100), nullable=False, unique=True),
     Column("name", Text, nullable=False),
     Column("avatar_url", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 papers = Table(
@@ -60,8 +87,8 @@ papers = Table(
     Column("ai_summary", Text),
     Column("ai_summary_model", Text),
     Column("primary_category", String(64)),
-    Column("published_at", DateTime(timezone=True)),
-    Column("updated_at", DateTime(timezone=True)),
+    Column("published_at", UTCDateTime()),
+    Column("updated_at", UTCDateTime()),
     Column("latest_version", Integer),
     Column("comments", Text),
     Column("journal_ref", Text),
@@ -81,8 +108,8 @@ papers = Table(
     Column("field_sources", JSON, nullable=False),
     # Hash of the metadata fields, so re-ingesting unchanged records costs one comparison.
     Column("content_hash", String(32), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("modified_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("modified_at", UTCDateTime(), nullable=False),
     Index("ix_papers_published_at", "published_at"),
 )
 
@@ -91,7 +118,7 @@ paper_versions = Table(
     metadata,
     Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("submitted_at", DateTime(timezone=True)),
+    Column("submitted_at", UTCDateTime()),
     Column("size", String(32)),
     PrimaryKeyConstraint("paper_id", "version"),
 )
@@ -129,7 +156,7 @@ daily_entries = Table(
     Column("source", String(32), nullable=False),
     Column("submitter_name", Text),
     Column("comment", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("paper_id", "day"),
     Index("ix_daily_entries_day", "day", "position"),
 )
@@ -140,7 +167,7 @@ ingest_state = Table(
     # e.g. "oai-pmh https://oaipmh.arxiv.org/oai set=cs from=2025-01-01"
     Column("source", String(255), primary_key=True),
     Column("cursor", Text),
-    Column("last_run_at", DateTime(timezone=True)),
+    Column("last_run_at", UTCDateTime()),
     Column("details", JSON),
 )
 
@@ -153,7 +180,7 @@ trending = Table(
     Column("upvotes", Integer, nullable=False),
     Column("listed_on", Date, nullable=False),
     Column("reason", Text, nullable=False),
-    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("computed_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("paper_id"),
     Index("ix_trending_rank", "rank"),
 )

