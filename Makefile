@@ -1,0 +1,42 @@
+# Papertide: `make run` serves the demo site, `make test` runs the whole suite (SQLite + PostgreSQL).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?= -n 2
+
+.PHONY: run test lint docs bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/papertide demo
+	$(BIN)/papertide serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check papertide tests bench scripts
+	$(BIN)/ruff format --check papertide tests bench scripts
+	$(BIN)/mypy papertide
+
+docs: $(VENV)/.installed-test
+	$(BIN)/cog -r docs/configuration.md docs/cli.md
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) papertide.db papertide.db-wal papertide.db-shm

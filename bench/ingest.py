@@ -1,0 +1,142 @@
+"""Ingest benchmark: Kaggle-format import into SQLite (with the FTS5 index), papers/s and memory.
+
+The input is made from the 200 real Kaggle snapshot records in ../shared/data, varied into N
+distinct papers (new ids, titles and abstracts perturbed with each copy's number, so the
+full-text index sees distinct text). Each measurement runs in a fresh subprocess so peak RSS
+is its own. Printed per size, in one run:
+
+- parse only: the Kaggle parser alone (the ceiling for any writer);
+- baseline: one transaction per paper through the same catalog writer (what a naive importer
+  does), on the first 5,000 records;
+- ingest: `papertide ingest` as users run it (batches, triggers keeping FTS5 in step);
+- re-ingest: the same file again (every paper unchanged: the idempotency path).
+
+Usage: python bench/ingest.py [--sizes 100000,1000000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SAMPLE = HERE.parents[1] / "shared" / "data" / "arxiv_kaggle_sample" / "arxiv-metadata-oai-snapshot.json"
+if not SAMPLE.exists():
+    SAMPLE = HERE.parent / "tests" / "fixtures" / "kaggle" / "arxiv-metadata-oai-snapshot.json"
+
+
+def make_input(path: Path, count: int) -> None:
+    """Write ``count`` distinct Kaggle records varied from the real sample."""
+    base = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()]
+    with path.open("w") as out:
+        for n in range(count):
+            record = dict(base[n % len(base)])
+            month = n // 99_999
+            yymm = (15 + month // 12) * 100 + month % 12 + 1
+            record["id"] = f"{yymm:04d}.{n % 99_999 + 1:05d}"
+            record["title"] = f"{record['title']} (variant {n})"
+            record["abstract"] = f"{record['abstract']} Sample {n} of the benchmark."
+            out.write(json.dumps(record) + "\n")
+
+
+def _child(mode: str, db: str, data: str, limit: int) -> None:
+    from zoneinfo import ZoneInfo
+
+    from papertide.db.engine import make_engine, write_transaction
+    from papertide.db.migrate import migrate
+    from papertide.ingest import kaggle
+    from papertide.ingest.runner import IngestRun
+
+    tz = ZoneInfo("America/New_York")
+    engine = make_engine(f"sqlite:///{db}")
+    migrate(engine)
+    started = time.perf_counter()
+    count = 0
+    if mode == "parse":
+        for _ in kaggle.parse(Path(data), tz):
+            count += 1
+    elif mode == "baseline":
+        from papertide.catalog.store import CatalogWriter
+
+        writer = CatalogWriter(tz=tz)
+        for record in kaggle.parse(Path(data), tz):
+            if count >= limit:
+                break
+            with write_transaction(engine) as connection:
+                writer.write(connection, [record])  # type: ignore[list-item]
+            count += 1
+    else:
+        report = IngestRun(engine=engine, tz=tz).run([Path(data)])
+        count = report.records
+        assert not report.errors, report.errors[:3]
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"count": count, "seconds": seconds, "peak_mb": peak_mb}))
+
+
+def measure(mode: str, db: Path, data: Path, limit: int = 0) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(db), str(data), str(limit)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--keep", type=Path, default=None, help="keep inputs/databases here")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        mode, db, data, limit = args.child
+        _child(mode, db, data, int(limit))
+        return
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="papertide-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; sample {SAMPLE}")
+    print(f"{'size':>9} {'step':<12} {'papers':>9} {'seconds':>8} {'papers/s':>10} {'peak MB':>8}")
+    for size in (int(s) for s in args.sizes.split(",")):
+        data = workdir / f"kaggle-{size}.jsonl"
+        if not data.exists():
+            make_input(data, size)
+        db = workdir / f"bench-{size}.db"
+        for leftover in workdir.glob(f"bench-{size}.db*"):
+            leftover.unlink()
+        steps = [
+            ("parse only", "parse", workdir / f"parse-{size}.db", 0),
+            ("baseline", "baseline", workdir / f"baseline-{size}.db", 5000),
+            ("ingest", "ingest", db, 0),
+            ("re-ingest", "ingest", db, 0),
+        ]
+        for label, mode, target, limit in steps:
+            if mode != "ingest" or label == "baseline":
+                for leftover in workdir.glob(f"{target.name}*"):
+                    leftover.unlink()
+            r = measure(mode, target, data, limit)
+            rate = r["count"] / r["seconds"]
+            print(
+                f"{size:>9,} {label:<12} {int(r['count']):>9,} {r['seconds']:>8.1f} "
+                f"{rate:>10,.0f} {r['peak_mb']:>8.0f}",
+                flush=True,
+            )
+        size_mb = sum(p.stat().st_size for p in workdir.glob(f"bench-{size}.db*")) / 1e6
+        print(f"{size:>9,} database + FTS5 index on disk: {size_mb:,.0f} MB")
+    if args.keep is None:
+        for path in workdir.iterdir():
+            path.unlink()
+        workdir.rmdir()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""The ``papertide`` command.
+
+Exit codes: 0 success; 1 the command ran but some records failed (each reported with its
+position); 2 bad usage or configuration (message names the setting or argument); 3 nothing new
+(an ingest that added and changed nothing); 4 the database is not ready (migrations pending).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from papertide import __version__
+from papertide.config import Settings, load_settings
+from papertide.db.engine import make_engine
+from papertide.db.migrate import migrate, migration_status
+from papertide.errors import ConfigError, InvalidInput, NotReady, PapertideError
+
+EXIT_USAGE = 2
+EXIT_NOT_READY = 4
+err_console = Console(stderr=True)
+out_console = Console()
+
+
+class PapertideGroup(click.Group):
+    """Turns Papertide errors into one-line messages and documented exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            err_console.print(f"[red]error:[/red] {exc.message}")
+            sys.exit(EXIT_USAGE)
+        except NotReady as exc:
+            err_console.print(f"[red]error:[/red] {exc.message}")
+            sys.exit(EXIT_NOT_READY)
+        except InvalidInput as exc:
+            err_console.print(f"[red]error:[/red] {exc.message}")
+            sys.exit(EXIT_USAGE)
+        except PapertideError as exc:
+            err_console.print(f"[red]error:[/red] {exc.message}")
+            sys.exit(1)
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    settings = ctx.find_object(Settings)
+    if settings is None:
+        config_file = ctx.find_root().params.get("config_file")
+        settings = load_settings(config_file=config_file)
+        ctx.find_root().obj = settings
+    return settings
+
+
+@click.group(cls=PapertideGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PAPERTIDE_CONFIG",
+    help="TOML file with settings (a [papertide] table); environment variables win over it.",
+)
+@click.version_option(__version__, prog_name="papertide")
+def cli(config_file: Path | None) -> None:
+    """Papertide: daily research-paper lists for your community, on your own server."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default: setting host).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default: setting port).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the web site (refuses to start while a migration is pending)."""
+    import uvicorn
+
+    from papertide.web.app import create_app
+
+    settings = settings_of(ctx)
+    if port is not None:
+        settings = settings.replace(port=port)
+    app = create_app(settings)
+    host = host or settings.host
+    click.echo(f"Papertide serving on http://{host}:{settings.port}", err=True)
+    uvicorn.run(app, host=host, port=settings.port, log_level=settings.log_level)
+
+
+@cli.group()
+def db() -> None:
+    """Database migrations and state."""
+
+
+@db.command("migrate")
+@click.pass_context
+def db_migrate(ctx: click.Context) -> None:
+    """Apply every pending migration."""
+    engine = make_engine(settings_of(ctx).database_url)
+    before = migration_status(engine)
+    status = migrate(engine)
+    if before.pending:
+        for line in before.pending:
+            click.echo(f"applied {line}")
+    click.echo(f"database at revision {status.current} (head {status.head})")
+
+
+@db.command("status")
+@click.pass_context
+def db_status(ctx: click.Context) -> None:
+    """Show the current revision and pending migrations (exit 4 when some are pending)."""
+    status = migration_status(make_engine(settings_of(ctx).database_url))
+    click.echo(f"current revision: {status.current or 'none (empty database)'}")
+    click.echo(f"head revision:    {status.head}")
+    if status.pending:
+        click.echo("pending:")
+        for line in status.pending:
+            click.echo(f"  {line}")
+        sys.exit(EXIT_NOT_READY)
+    click.echo("up to date")
+
+
+@cli.command()
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+)
+@click.option(
+    "--format",
+    "format_name",
+    default=None,
+    help="Input format (default: detected from each file's content). "
+    "One of: kaggle, abs, arxiv-atom, oai-pmh, arxiv-rss, hf-jsonfeed, hf-api.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar; print only errors and the summary.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], format_name: str | None, quiet: bool) -> None:
+    """Import papers from files or directories (walked recursively)."""
+    from papertide.ingest.report import print_report
+    from papertide.ingest.runner import IngestRun
+
+    settings = settings_of(ctx)
+    engine = make_engine(settings.database_url)
+    _require_schema(engine)
+    run = IngestRun(
+        engine=engine,
+        tz=ZoneInfo(settings.timezone),
+        auto_follow=frozenset(settings.auto_follow_categories),
+        format_name=format_name,
+    )
+    if not quiet:
+        from papertide.ingest.progress import RichProgress
+
+        run.progress = RichProgress(err_console)
+    report = run.run(list(paths))
+    print_report(report, err_console if quiet else out_console)
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@click.pass_context
+def rank(ctx: click.Context) -> None:
+    """Recompute the trending table."""
+    from papertide.daily import compute_trending
+
+    settings = settings_of(ctx)
+    engine = make_engine(settings.database_url)
+    _require_schema(engine)
+    count = compute_trending(engine, settings)
+    click.echo(f"trending: {count} papers ranked")
+
+
+@cli.command()
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def demo(ctx: click.Context, quiet: bool) -> None:
+    """Create the database if needed and load the bundled demo data (once)."""
+    from papertide.demo_load import load_demo
+
+    settings = settings_of(ctx)
+    message = load_demo(settings, progress=not quiet, console=err_console)
+    click.echo(message)
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the settings."""
+
+
+@config.command("dump")
+@click.pass_context
+def config_dump(ctx: click.Context) -> None:
+    """Print the effective settings and where each came from (secrets hidden)."""
+    table = Table("setting", "value", "source", box=None)
+    for name, value, source in settings_of(ctx).dump():
+        table.add_row(name, value, source)
+    out_console.print(table)
+
+
+def _require_schema(engine: Any) -> None:
+    from papertide.db.migrate import require_current_schema
+
+    require_current_schema(engine)
+
+
+def main() -> None:
+    cli(prog_name="papertide")
