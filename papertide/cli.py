@@ -125,9 +125,7 @@ def db_status(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.argument(
-    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
-)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--format",
     "format_name",
@@ -137,7 +135,9 @@ def db_status(ctx: click.Context) -> None:
 )
 @click.option("--quiet", is_flag=True, help="No progress bar; print only errors and the summary.")
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...], format_name: str | None, quiet: bool) -> None:
+def ingest(
+    ctx: click.Context, paths: tuple[Path, ...], format_name: str | None, quiet: bool
+) -> None:
     """Import papers from files or directories (walked recursively)."""
     from papertide.ingest.report import print_report
     from papertide.ingest.runner import IngestRun
@@ -158,6 +158,83 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], format_name: str | None,
     report = run.run(list(paths))
     print_report(report, err_console if quiet else out_console)
     sys.exit(report.exit_code)
+
+
+@cli.group()
+def fetch() -> None:
+    """Fetch papers live from arXiv (polite: User-Agent, 3 s apart, Retry-After honoured)."""
+
+
+def _run_live(ctx: click.Context, quiet: bool, action: Any) -> None:
+    from papertide.ingest.live import LiveFetch
+    from papertide.ingest.report import print_report
+
+    settings = settings_of(ctx)
+    engine = make_engine(settings.database_url)
+    _require_schema(engine)
+    live = LiveFetch(engine, settings)
+    if not quiet:
+        live.on_page = lambda r: err_console.print(
+            f"page: new {r.new}, updated {r.updated}, unchanged {r.unchanged}", highlight=False
+        )
+    report = action(live)
+    print_report(report, err_console if quiet else out_console)
+    sys.exit(report.exit_code)
+
+
+@fetch.command("arxiv")
+@click.argument("query")
+@click.option(
+    "--max",
+    "max_results",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Stop after this many results.",
+)
+@click.option("--quiet", is_flag=True, help="Print only errors and the summary.")
+@click.pass_context
+def fetch_arxiv(ctx: click.Context, query: str, max_results: int, quiet: bool) -> None:
+    """Run an arXiv API query, e.g. 'cat:cs.CL AND abs:diffusion', newest first."""
+    _run_live(ctx, quiet, lambda live: live.query_arxiv(query, max_results))
+
+
+@fetch.command("oai")
+@click.option("--set", "set_spec", default=None, help="OAI set, e.g. cs or physics:hep-th.")
+@click.option(
+    "--from",
+    "from_date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="First datestamp (default: where the last complete harvest ended).",
+)
+@click.option(
+    "--until", "until_date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last datestamp."
+)
+@click.option("--quiet", is_flag=True, help="Print only errors and the summary.")
+@click.pass_context
+def fetch_oai(
+    ctx: click.Context, set_spec: str | None, from_date: Any, until_date: Any, quiet: bool
+) -> None:
+    """Harvest arXiv OAI-PMH ListRecords; a killed harvest resumes from its stored token."""
+    _run_live(
+        ctx,
+        quiet,
+        lambda live: live.harvest_oai(
+            set_spec,
+            from_date.date() if from_date else None,
+            until_date.date() if until_date else None,
+        ),
+    )
+
+
+@fetch.command("rss")
+@click.argument("categories", nargs=-1, required=True)
+@click.option("--quiet", is_flag=True, help="Print only errors and the summary.")
+@click.pass_context
+def fetch_rss(ctx: click.Context, categories: tuple[str, ...], quiet: bool) -> None:
+    """Read today's arXiv announcements for CATEGORIES (e.g. cs.CL cs.LG)."""
+    _run_live(ctx, quiet, lambda live: live.fetch_listing(list(categories)))
 
 
 @cli.command()

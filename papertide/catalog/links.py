@@ -62,8 +62,8 @@ def find_project_url(text: str, code_url: str | None = None) -> str | None:
         url = _clean(match.group(1))
         if url != code_url:
             return url
-    match = _GITHUB_IO_RE.search(text)
-    return _clean(match.group(0)) if match else None
+    page = _GITHUB_IO_RE.search(text)
+    return _clean(page.group(0)) if page else None
 
 
 def extract_links(*texts: str | None) -> PaperLinks:

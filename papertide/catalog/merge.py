@@ -122,7 +122,7 @@ def merge_record(state: PaperState | None, record: PaperRecord) -> PaperState:
 
     for name in _COPIED:
         put(name, getattr(record, name))
-    put("primary_category", record.primary_category or (record.categories or [None])[0])
+    put("primary_category", record.primary_category or next(iter(record.categories), None))
     put("withdrawn", record.withdrawn)
     put("imported_upvotes", record.upvotes)
     if record.organization is not None:

@@ -285,7 +285,9 @@ def _write_children(
     for chunk in _chunks(replace):
         for table in (paper_authors, paper_categories, paper_versions):
             connection.execute(delete(table).where(table.c.paper_id.in_(chunk)))
-    authors, categories, versions = [], [], []
+    authors: list[dict[str, Any]] = []
+    categories: list[dict[str, Any]] = []
+    versions: list[dict[str, Any]] = []
     for state in states:
         pk = paper_ids[state.arxiv_id]
         authors.extend(

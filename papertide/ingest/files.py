@@ -57,7 +57,7 @@ def _open_raw(path: Path) -> BinaryIO:
     handle: BinaryIO = path.open("rb", buffering=0)
     if report is not None:
         handle = _CountingReader(handle, report)  # type: ignore[assignment]
-    return io.BufferedReader(handle, buffer_size=_BUFFER)  # type: ignore[arg-type, return-value]
+    return io.BufferedReader(handle, buffer_size=_BUFFER)  # type: ignore[type-var]
 
 
 def open_binary(path: Path) -> BinaryIO:

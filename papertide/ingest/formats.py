@@ -40,7 +40,7 @@ _MODULES: tuple[ModuleType, ...] = (
     hf_api,
     kaggle,
 )
-FORMATS: dict[str, Format] = {module.FORMAT: module for module in _MODULES}  # type: ignore[misc]
+FORMATS: dict[str, Format] = {module.FORMAT: module for module in _MODULES}
 
 
 def format_named(name: str) -> Format:

@@ -185,5 +185,3 @@ class IngestRun:
 def _write(engine: Engine, writer: CatalogWriter, batch: list[PaperRecord]) -> BatchResult:
     with write_transaction(engine) as connection:
         return writer.write(connection, batch)
-
-ProgressFactory = Callable[[], Progress]

@@ -1,0 +1,279 @@
+"""Plumbing shared by the arXiv XML formats: API Atom, OAI-PMH and the RSS/Atom listings.
+
+* Safe parsing: every document goes through defusedxml (no entity expansion, no external
+  entities or DTD retrieval), so a hostile feed cannot blow up memory or read local files.
+  A document that is not well-formed XML raises :class:`BadDocument`.
+* Text: element text with whitespace runs (newlines included) collapsed to one space.
+* Dates: ISO 8601 (Atom, OAI-PMH) and RFC 822 (RSS), always returned timezone-aware in UTC.
+* Format detection on the first bytes of a file (:func:`head_root`).
+* Polite HTTP for the live fetchers (:class:`PoliteGetter`): a fixed pause between requests,
+  ``Retry-After`` honoured, transient failures retried with exponential backoff.
+
+The parsers read a whole document at once: arXiv serves these formats in bounded pages
+(at most 2,000 API entries or listing items, one OAI-PMH page), never as one huge file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import TypeVar
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml
+import defusedxml.ElementTree
+import httpx
+
+from papertide.catalog.records import PaperRecord, RecordError
+from papertide.errors import InvalidInput, PapertideError
+from papertide.ingest.files import open_binary
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], None]
+Item = PaperRecord | RecordError
+
+_WHITESPACE = re.compile(r"\s+")
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+_FIRST_TAG = re.compile(r"<(?![?!/])(?:[\w.-]+:)?([\w.-]+)")
+
+
+class BadDocument(InvalidInput):
+    """The bytes are not a well-formed document of the expected kind (the whole file fails)."""
+
+
+class BadRecord(ValueError):
+    """One entry cannot become a record; the other entries of the document still can."""
+
+
+class FetchError(PapertideError):
+    """A live fetch failed for good: retries exhausted, or the server refused the request."""
+
+    status = 502
+    code = "upstream_failed"
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def parse_xml(data: bytes) -> Element:
+    """Parse ``data`` safely, or raise BadDocument saying why it is not usable XML."""
+    try:
+        root: Element = defusedxml.ElementTree.fromstring(data)
+    except ParseError as exc:
+        raise BadDocument(f"not well-formed XML ({exc})") from None
+    except defusedxml.DefusedXmlException as exc:
+        raise BadDocument(f"refused unsafe XML ({type(exc).__name__}: {exc})") from None
+    return root
+
+
+def local_name(tag: str) -> str:
+    """``{namespace}name`` -> ``name``."""
+    return tag.rpartition("}")[2]
+
+
+def read_document(path: Path) -> bytes:
+    """The whole (decompressed) content of ``path``."""
+    with open_binary(path) as handle:
+        return handle.read()
+
+
+def records_from_file(
+    path: Path,
+    parse_bytes: Callable[[bytes, str], list[Item]],
+    fatal: tuple[type[Exception], ...] = (BadDocument,),
+) -> Iterator[Item]:
+    """Parse a file with a bytes-level parser; a document-level failure is one RecordError."""
+    origin = str(path)
+    try:
+        items = parse_bytes(read_document(path), origin)
+    except fatal as exc:
+        yield RecordError(origin, str(exc))
+        return
+    yield from items
+
+
+# --- text --------------------------------------------------------------------------------------
+
+
+def squash(text: str | None) -> str | None:
+    """Collapse whitespace runs (newlines included) to one space and strip; empty -> None."""
+    if text is None:
+        return None
+    return _WHITESPACE.sub(" ", text).strip() or None
+
+
+def text_of(element: Element | None) -> str | None:
+    """All text inside ``element``, whitespace-normalised; None when absent or empty."""
+    if element is None:
+        return None
+    return squash("".join(element.itertext()))
+
+
+def find_text(parent: Element, path: str) -> str | None:
+    """Normalised text of the first ``path`` under ``parent``."""
+    return text_of(parent.find(path))
+
+
+def unique(values: list[str]) -> list[str]:
+    """``values`` without repeats, first occurrence kept."""
+    return list(dict.fromkeys(values))
+
+
+# --- format detection --------------------------------------------------------------------------
+
+
+def head_text(head: bytes) -> str:
+    """The sniffed bytes as text (undecodable bytes replaced, BOM dropped)."""
+    return head.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def head_root(head: bytes) -> str | None:
+    """Local name of the first element in ``head``, skipping the prolog and comments."""
+    match = _FIRST_TAG.search(_COMMENT.sub("", head_text(head)))
+    return match.group(1) if match else None
+
+
+# --- dates -------------------------------------------------------------------------------------
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive value is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_iso(text: str) -> datetime:
+    """ISO 8601 date or date-time (``2016-11-29T08:18:38Z``, ``2014-12-29``) -> UTC."""
+    try:
+        return as_utc(datetime.fromisoformat(text.strip()))
+    except ValueError:
+        raise BadRecord(f"unreadable date {text!r}") from None
+
+
+def parse_rfc822(text: str) -> datetime:
+    """RFC 822 date (``Mon, 22 Sep 2025 00:00:00 -0400``) -> UTC."""
+    try:
+        return as_utc(parsedate_to_datetime(text.strip()))
+    except (TypeError, ValueError, IndexError):
+        raise BadRecord(f"unreadable date {text!r}") from None
+
+
+def optional_date(
+    text: str | None, parse: Callable[[str], datetime] = parse_iso
+) -> datetime | None:
+    """``parse(text)``, or None when there is no text."""
+    return None if text is None else parse(text)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """An HTTP ``Retry-After`` value (seconds or HTTP-date) as seconds from ``now``."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = as_utc(parsedate_to_datetime(text))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+# --- polite HTTP -------------------------------------------------------------------------------
+
+MAX_WAIT = 600.0  # a server asking for a longer pause than this gets a FetchError instead
+
+
+def build_client(
+    user_agent: str, *, timeout: float = 60.0, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """An HTTP client for the live fetchers: our User-Agent, a timeout, redirects followed."""
+    return httpx.Client(
+        headers={"User-Agent": user_agent},
+        timeout=timeout,
+        follow_redirects=True,
+        transport=transport,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    reason: str
+    retry_after: float | None = None
+
+
+@dataclass(slots=True)
+class PoliteGetter:
+    """GETs that keep arXiv's rules: one harvest, one getter.
+
+    Waits ``interval`` seconds before every request but the first, and longer when the
+    server sent ``Retry-After`` or a retry backs off (``interval * 2**n``). Connection errors,
+    HTTP 429 and 5xx are retried up to ``max_retries`` times; other errors raise at once.
+    """
+
+    client: httpx.Client
+    interval: float = 3.0
+    sleep: Sleep = time.sleep
+    max_retries: int = 5
+    _started: bool = field(default=False, init=False)
+
+    def get(self, url: str, params: Mapping[str, str | int]) -> httpx.Response:
+        failures = 0
+        wait = 0.0
+        while True:
+            self._pause(wait)
+            outcome = self._attempt(url, params)
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            failures += 1
+            if failures > self.max_retries:
+                raise FetchError(f"GET {url} failed {failures} times; last: {outcome.reason}")
+            wait = self._backoff(url, outcome, failures)
+
+    def _pause(self, wait: float) -> None:
+        if self._started:
+            self.sleep(max(self.interval, wait))
+        self._started = True
+
+    def _attempt(self, url: str, params: Mapping[str, str | int]) -> httpx.Response | _Failure:
+        try:
+            response = self.client.get(url, params=params)
+        except httpx.TransportError as exc:
+            return _Failure(f"{type(exc).__name__}: {exc}")
+        status = response.status_code
+        if response.is_success:
+            return response
+        if status == 429 or status >= 500:
+            return _Failure(
+                f"HTTP {status}", retry_after_seconds(response.headers.get("Retry-After"))
+            )
+        snippet = squash(response.text[:200]) or "(empty body)"
+        raise FetchError(f"GET {response.url} answered HTTP {status}: {snippet}")
+
+    def _backoff(self, url: str, failure: _Failure, failures: int) -> float:
+        wait = failure.retry_after
+        if wait is None:
+            wait = self.interval * 2 ** (failures - 1)
+        if wait > MAX_WAIT:
+            raise FetchError(f"GET {url}: server asks to wait {wait:.0f} s; try again later")
+        log.warning("GET %s: %s; retrying in %.0f s", url, failure.reason, max(wait, self.interval))
+        return wait
+
+
+def parse_fetched(
+    parse_bytes: Callable[[bytes, str], T], response: httpx.Response, origin: str
+) -> T:
+    """Parse a fetched body; a body that is not the expected document is a FetchError."""
+    try:
+        return parse_bytes(response.content, origin)
+    except BadDocument as exc:
+        raise FetchError(f"{origin}: {exc.message}") from exc
