@@ -23,9 +23,10 @@ _CODE_RE = re.compile(
     r")",
     re.IGNORECASE,
 )
+# A URL counts as a project page when one of these words stands shortly before it.
 _PROJECT_CUE_RE = re.compile(
-    rf"(?:project\s*page|project\s*website|homepage|home\s*page|website|webpage|demo)"
-    rf"\s*(?:is\s*)?(?:available\s*)?(?:at)?\s*[:=]?\s*(?:\\url\{{)?({_URL})",
+    r"(?:project\s*page|project\s*website|homepage|home\s*page|website|webpage|demo)"
+    r"[^.;\n]{0,30}$",
     re.IGNORECASE,
 )
 _GITHUB_IO_RE = re.compile(r"https?://[\w.-]+\.github\.io(?:/[^\s<>\"'{}\\]*)?", re.IGNORECASE)
@@ -58,10 +59,12 @@ def find_code_url(text: str) -> str | None:
 
 
 def find_project_url(text: str, code_url: str | None = None) -> str | None:
-    for match in _PROJECT_CUE_RE.finditer(text):
-        url = _clean(match.group(1))
-        if url != code_url:
-            return url
+    for match in _URL_RE.finditer(text):
+        before = text[max(0, match.start() - 45) : match.start()]
+        if _PROJECT_CUE_RE.search(before.removesuffix("\\url{")):
+            url = _clean(match.group(0))
+            if url != code_url:
+                return url
     page = _GITHUB_IO_RE.search(text)
     return _clean(page.group(0)) if page else None
 
@@ -73,7 +76,3 @@ def extract_links(*texts: str | None) -> PaperLinks:
         return PaperLinks(None, None)
     code = find_code_url(joined)
     return PaperLinks(code, find_project_url(joined, code))
-
-
-def all_urls(text: str) -> list[str]:
-    return [_clean(m.group(0)) for m in _URL_RE.finditer(text)]

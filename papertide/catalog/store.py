@@ -239,13 +239,14 @@ def _write_papers(
         elif state.content_hash() != before[arxiv_id].fields["_hash"]:
             changed.append(state)
     if new_rows:
-        inserted = connection.execute(
-            insert(papers).returning(
-                papers.c.id, papers.c.arxiv_id, sort_by_parameter_order=True
-            ),
-            new_rows,
-        )
-        paper_ids.update({arxiv_id: pk for pk, arxiv_id in inserted})
+        # A plain executemany, then one lookup: INSERT .. RETURNING in parameter order makes
+        # SQLite run one statement per row.
+        connection.execute(insert(papers), new_rows)
+        for chunk in _chunks([row["arxiv_id"] for row in new_rows]):
+            found = connection.execute(
+                select(papers.c.arxiv_id, papers.c.id).where(papers.c.arxiv_id.in_(chunk))
+            )
+            paper_ids.update({arxiv_id: pk for arxiv_id, pk in found})
     if changed:
         _update_papers(connection, changed, before, org_ids, now)
     fresh = [states[row["arxiv_id"]] for row in new_rows]
