@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -109,6 +109,26 @@ def db_url(engine_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
 
 
 @pytest.fixture
+def make_db_url(
+    engine_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[], str]:
+    """Makes further migrated databases on the engine under test (for comparisons)."""
+
+    def make() -> str:
+        if engine_name == "sqlite":
+            url = f"sqlite:///{tmp_path / f'extra-{next(_counter)}.db'}"
+            engine = make_engine(url)
+            migrate(engine)
+            engine.dispose()
+            return url
+        return _fresh_postgres(
+            request.getfixturevalue("pg_admin_url"), request.getfixturevalue("pg_template")
+        )
+
+    return make
+
+
+@pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     yield engine
@@ -119,4 +139,3 @@ def engine(db_url: str) -> Iterator[Engine]:
 def settings(db_url: str) -> Settings:
     """Default settings pointed at the test database (environment ignored)."""
     return load_settings(env={"PAPERTIDE_DATABASE_URL": db_url})
-
