@@ -14,7 +14,7 @@ import pytest
 from papertide.catalog.records import Author, PaperRecord, RecordError, Version
 from papertide.ingest import arxiv_atom, arxiv_rss, oai_pmh
 from papertide.ingest.files import read_head
-from papertide.ingest.xmltext import FetchError, build_client
+from papertide.ingest.polite_http import FetchError, build_client
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ATOM = FIXTURES / "atom"

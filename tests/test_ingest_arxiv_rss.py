@@ -15,7 +15,7 @@ from papertide.catalog.records import Author, PaperRecord, RecordError
 from papertide.errors import InvalidInput
 from papertide.ingest import arxiv_atom, arxiv_rss, oai_pmh
 from papertide.ingest.files import read_head
-from papertide.ingest.xmltext import FetchError, build_client
+from papertide.ingest.polite_http import FetchError, build_client
 
 RSS = Path(__file__).parent / "fixtures" / "rss"
 TZ = ZoneInfo("America/New_York")

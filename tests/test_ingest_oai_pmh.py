@@ -16,7 +16,7 @@ import pytest
 from papertide.catalog.records import Author, PaperRecord, RecordError
 from papertide.ingest import arxiv_atom, arxiv_rss, oai_pmh
 from papertide.ingest.files import read_head
-from papertide.ingest.xmltext import FetchError, build_client, retry_after_seconds
+from papertide.ingest.polite_http import FetchError, build_client, retry_after_seconds
 
 OAI = Path(__file__).parent / "fixtures" / "oai"
 RECORDING = OAI / "oaipmh-listrecords---should-list-identifiers-from-arxiv.json"

@@ -40,17 +40,15 @@ import httpx
 from papertide.catalog.ids import ArxivId, parse_arxiv_id
 from papertide.catalog.records import Author, PaperRecord, RecordError, Version
 from papertide.errors import InvalidInput
+from papertide.ingest.polite_http import PoliteGetter, Sleep, parse_fetched
 from papertide.ingest.xmltext import (
     BadDocument,
     BadRecord,
     Item,
-    PoliteGetter,
-    Sleep,
     find_text,
     head_root,
     head_text,
     optional_date,
-    parse_fetched,
     parse_xml,
     records_from_file,
     text_of,

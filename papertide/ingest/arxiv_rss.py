@@ -44,16 +44,14 @@ import httpx
 from papertide.catalog.ids import ArxivId, parse_arxiv_id
 from papertide.catalog.records import Author, PaperRecord, RecordError
 from papertide.errors import InvalidInput
+from papertide.ingest.polite_http import PoliteGetter, Sleep, parse_fetched
 from papertide.ingest.xmltext import (
     BadDocument,
     BadRecord,
     Item,
-    PoliteGetter,
-    Sleep,
     find_text,
     head_root,
     head_text,
-    parse_fetched,
     parse_iso,
     parse_rfc822,
     parse_xml,

@@ -25,8 +25,8 @@ from papertide.config import Settings
 from papertide.db.engine import write_transaction
 from papertide.db.schema import ingest_state
 from papertide.ingest import arxiv_atom, arxiv_rss, oai_pmh
+from papertide.ingest.polite_http import build_client
 from papertide.ingest.runner import IngestReport
-from papertide.ingest.xmltext import build_client
 
 Sleep = Callable[[float], None]
 Item = PaperRecord | RecordError

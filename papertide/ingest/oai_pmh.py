@@ -46,19 +46,16 @@ import httpx
 from papertide.catalog.ids import parse_arxiv_id
 from papertide.catalog.records import Author, PaperRecord, RecordError
 from papertide.errors import InvalidInput, PapertideError
+from papertide.ingest.polite_http import FetchError, PoliteGetter, Sleep, parse_fetched
 from papertide.ingest.xmltext import (
     BadDocument,
     BadRecord,
-    FetchError,
     Item,
-    PoliteGetter,
-    Sleep,
     find_text,
     head_root,
     head_text,
     local_name,
     optional_date,
-    parse_fetched,
     parse_xml,
     records_from_file,
     text_of,
