@@ -1,0 +1,93 @@
+"""The one place where errors become responses.
+
+Every error, whether a :class:`papertide.errors.PapertideError` raised by the domain layer, an
+unknown route, a malformed query parameter or an unexpected exception, is answered with the
+same HTML error page, or with ``{"error": {"code": ..., "message": ...}}`` when the client asks
+for JSON (an ``Accept`` header preferring ``application/json``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from papertide.errors import PapertideError
+from papertide.web.rendering import render
+
+log = logging.getLogger("papertide.web")
+
+TITLES = {
+    400: "Bad request",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    503: "Not ready",
+}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def wants_json(request: Request) -> bool:
+    """True when the client prefers JSON to HTML (or the path is under /api/)."""
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "").lower()
+    return "application/json" in accept and "text/html" not in accept
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> Response:
+    """The error page, or the JSON error shape, for ``status``."""
+    if wants_json(request):
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    context = {
+        "status": status,
+        "code": code,
+        "title": TITLES.get(status, "Server error"),
+        "message": message,
+    }
+    return render(request, "error.html", context, status=status)
+
+
+def _papertide_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PapertideError)
+    if exc.status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    return error_response(request, exc.status, exc.code, exc.message)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"there is no page at {request.url.path}"
+    else:
+        message = str(exc.detail)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    response = error_response(request, exc.status_code, code, message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "query")
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return error_response(request, 400, "invalid_input", "; ".join(problems) or "invalid request")
+
+
+def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    message = "something went wrong on our side; the error has been logged"
+    return error_response(request, 500, "internal_error", message)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(PapertideError, _papertide_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
