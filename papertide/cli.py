@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from papertide import __version__
@@ -35,18 +36,17 @@ class PapertideGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            err_console.print(f"[red]error:[/red] {exc.message}")
-            sys.exit(EXIT_USAGE)
+        except (ConfigError, InvalidInput) as exc:
+            _fail(exc, EXIT_USAGE)
         except NotReady as exc:
-            err_console.print(f"[red]error:[/red] {exc.message}")
-            sys.exit(EXIT_NOT_READY)
-        except InvalidInput as exc:
-            err_console.print(f"[red]error:[/red] {exc.message}")
-            sys.exit(EXIT_USAGE)
+            _fail(exc, EXIT_NOT_READY)
         except PapertideError as exc:
-            err_console.print(f"[red]error:[/red] {exc.message}")
-            sys.exit(1)
+            _fail(exc, 1)
+
+
+def _fail(exc: PapertideError, code: int) -> None:
+    err_console.print(f"[red]error:[/red] {escape(exc.message)}", soft_wrap=True, highlight=False)
+    sys.exit(code)
 
 
 def settings_of(ctx: click.Context) -> Settings:

@@ -342,7 +342,7 @@ def test_security_headers_on_every_response(client: TestClient, path: str) -> No
     [
         ("/static/katex/katex.min.js", "javascript"),
         ("/static/katex/katex.min.css", "text/css"),
-        ("/static/katex/contrib/auto-render.min.js", "javascript"),
+        ("/static/papertide.js", "javascript"),
         ("/static/katex/fonts/KaTeX_Main-Regular.woff2", "font/woff2"),
         ("/static/papertide.js", "javascript"),
         ("/static/papertide.css", "text/css"),
