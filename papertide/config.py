@@ -116,9 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("host", str, "127.0.0.1", "Address `papertide serve` listens on."),
     Setting("port", int, 8000, "Port `papertide serve` listens on.", validate=_check_port),
-    Setting(
-        "site_name", str, "Papertide", "Name shown in the page header and titles."
-    ),
+    Setting("site_name", str, "Papertide", "Name shown in the page header and titles."),
     Setting(
         "timezone",
         str,

@@ -18,8 +18,8 @@ from papertide.ingest.live import LiveFetch, load_cursor
 
 OAI_PAGE = fixture_path("oai", "listrecords-arxiv-2015-01-01.xml").read_text()
 PAGE_ONE = OAI_PAGE.replace(
-    "</ListRecords>", '<resumptionToken cursor="0" completeListSize="4">tok|1</resumptionToken>'
-    "</ListRecords>"
+    "</ListRecords>",
+    '<resumptionToken cursor="0" completeListSize="4">tok|1</resumptionToken></ListRecords>',
 )
 PAGE_TWO = (
     OAI_PAGE.replace("1412.8544", "1412.8545")

@@ -42,7 +42,9 @@ def parse_arxiv_id(value: str) -> ArxivId:
     bare = re.sub(r"(?:\.pdf)?/?$", "", bare) if bare != text else bare
     match = _ID.fullmatch(bare)
     if match is None:
-        raise InvalidInput(f"{value!r} is not an arXiv id (expected e.g. 2505.01234v2 or hep-th/9901001)")
+        raise InvalidInput(
+            f"{value!r} is not an arXiv id (expected e.g. 2505.01234v2 or hep-th/9901001)"
+        )
     new = match.group("new")
     if new is not None:
         month = int(new[2:4])
