@@ -139,3 +139,11 @@ def engine(db_url: str) -> Iterator[Engine]:
 def settings(db_url: str) -> Settings:
     """Default settings pointed at the test database (environment ignored)."""
     return load_settings(env={"PAPERTIDE_DATABASE_URL": db_url})
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Keep each phase's report on the test item (browser tests screenshot failures)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
