@@ -263,6 +263,38 @@ def demo(ctx: click.Context, quiet: bool) -> None:
 
 
 @cli.group()
+def user() -> None:
+    """Manage user accounts."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--email", required=True, help="The account's email address.")
+@click.option(
+    "--password",
+    envvar="PAPERTIDE_NEW_PASSWORD",
+    help="Password (default: asked for, hidden). Also read from PAPERTIDE_NEW_PASSWORD.",
+)
+@click.option("--admin", "role", flag_value="admin", help="Make the account an administrator.")
+@click.option("--moderator", "role", flag_value="moderator", help="Make it a moderator.")
+@click.pass_context
+def user_create(
+    ctx: click.Context, username: str, email: str, password: str | None, role: str | None
+) -> None:
+    """Create an account, e.g. the first administrator: `papertide user create ada --admin`."""
+    from papertide.accounts.users import Role, create_user
+    from papertide.db.engine import write_transaction
+
+    engine = make_engine(settings_of(ctx).database_url)
+    _require_schema(engine)
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with write_transaction(engine) as connection:
+        created = create_user(connection, username, email, str(password), role=Role(role or "user"))
+    click.echo(f"created {created.role.value} {created.username} <{created.email}>")
+
+
+@cli.group()
 def config() -> None:
     """Inspect the settings."""
 

@@ -20,6 +20,9 @@ from typing import Any
 from papertide.errors import ConfigError
 
 ENV_PREFIX = "PAPERTIDE_"
+# Variables with our prefix that are not settings: the config file, and a new account's password
+# for `papertide user create` (so it need not appear on a command line).
+NON_SETTING_ENV = {ENV_PREFIX + "CONFIG", ENV_PREFIX + "NEW_PASSWORD"}
 
 
 def _check_timezone(value: Any) -> None:
@@ -180,6 +183,44 @@ SETTINGS: tuple[Setting, ...] = (
         "User-Agent sent by the live fetchers; include a contact address for your installation.",
     ),
     Setting(
+        "base_url",
+        str,
+        "http://127.0.0.1:8000",
+        "Public address of the site, used in links that leave it (password-reset emails).",
+        validate=lambda v: _check_http_url(v),
+    ),
+    Setting(
+        "secret_key",
+        str,
+        "",
+        "Key that signs session cookies. Empty: one is generated on first start and kept in "
+        "the database, shared by every web worker.",
+        secret=True,
+    ),
+    Setting(
+        "cookie_secure",
+        bool,
+        False,
+        "Send cookies only over HTTPS (set true behind TLS).",
+    ),
+    Setting(
+        "mail_backend",
+        str,
+        "console",
+        "How email leaves: `console` (printed to the server's log) or `file` (one .eml file per "
+        "message in `mail_dir`).",
+        validate=lambda v: _check_choice(v, ("console", "file")),
+    ),
+    Setting("mail_dir", str, "./mail", "Folder for the `file` mail backend."),
+    Setting("mail_from", str, "Papertide <papertide@localhost>", "Sender of the site's emails."),
+    Setting(
+        "comment_edit_minutes",
+        int,
+        15,
+        "How long after posting the author may edit a comment.",
+        validate=_check_positive,
+    ),
+    Setting(
         "log_level",
         str,
         "info",
@@ -194,6 +235,11 @@ SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
 def _check_min(value: float, minimum: float) -> None:
     if value < minimum:
         raise ValueError(f"{value} is below the minimum of {minimum}")
+
+
+def _check_http_url(value: str) -> None:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http(s) URL")
 
 
 def _check_choice(value: str, choices: tuple[str, ...]) -> None:
@@ -276,7 +322,7 @@ def load_settings(
         key
         for key in env
         if key.startswith(ENV_PREFIX)
-        and key not in {ENV_PREFIX + "CONFIG"}
+        and key not in NON_SETTING_ENV
         and key[len(ENV_PREFIX) :].lower() not in SETTINGS_BY_NAME
         and not key.startswith(ENV_PREFIX + "TEST_")
     )

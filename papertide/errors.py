@@ -50,3 +50,31 @@ class NotReady(PapertideError):
 
     status = 503
     code = "not_ready"
+
+
+class PermissionDenied(PapertideError):
+    """The asker may not do this: not logged in (``login_required``), or lacks the role.
+
+    Objects the asker may not even see answer NotFound instead, so their existence leaks not.
+    """
+
+    status = 403
+    code = "forbidden"
+
+    def __init__(self, message: str, *, login_required: bool = False) -> None:
+        super().__init__(message)
+        self.login_required = login_required
+        if login_required:
+            self.status = 401
+            self.code = "login_required"
+
+
+class RateLimited(PapertideError):
+    """Too many attempts; ``retry_after`` seconds until the window resets."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -185,3 +185,118 @@ trending = Table(
     PrimaryKeyConstraint("paper_id"),
     Index("ix_trending_rank", "rank"),
 )
+
+# --- accounts and community (migration 0002) ---------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(40), nullable=False, unique=True),  # as typed, shown
+    Column("username_key", String(40), nullable=False, unique=True),  # lower-case, for lookups
+    Column("email", String(320), nullable=False, unique=True),  # lower-cased
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False, server_default="user"),
+    Column("display_name", Text),
+    Column("votes_public", Boolean, nullable=False, server_default="1"),
+    Column("suspended_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_login_at", UTCDateTime()),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    # SHA-256 of the random session id the cookie carries: a stolen database leaks no session.
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+    Column("ip", String(64)),
+    Column("user_agent", Text),
+    Index("ix_sessions_user_id", "user_id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # shown in lists: "pt_3f9a..."
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+    Index("ix_api_tokens_user_id", "user_id"),
+)
+
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+)
+
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    # Fixed windows counted in the database, so limits hold across web workers.
+    Column("key", String(200), nullable=False),
+    Column("window_start", Integer, nullable=False),  # unix seconds
+    Column("count", Integer, nullable=False),
+    PrimaryKeyConstraint("key", "window_start"),
+)
+
+votes = Table(
+    "votes",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("user_id", "paper_id"),
+    Index("ix_votes_paper_id", "paper_id"),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_id", Integer, ForeignKey("comments.id", ondelete="CASCADE")),
+    Column("body_markdown", Text, nullable=False),
+    Column("body_html", Text, nullable=False),  # rendered and sanitized (nh3) when written
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("edited_at", UTCDateTime()),
+    Column("deleted_at", UTCDateTime()),
+    Index("ix_comments_paper_id", "paper_id", "created_at"),
+    Index("ix_comments_user_id", "user_id"),
+)
+
+site_secrets = Table(
+    "site_secrets",
+    metadata,
+    # Generated on first start when no secret_key setting is given, shared by every worker.
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("action", String(64), nullable=False),  # "paper.hide", "comment.delete", ...
+    Column("target", String(200), nullable=False),  # "paper:2505.01234", "user:alice"
+    Column("details", JSON),
+    Index("ix_audit_log_at", "at"),
+)

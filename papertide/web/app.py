@@ -12,9 +12,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from papertide.config import Settings
-from papertide.db.engine import make_engine
+from papertide.accounts.sessions import CookieSigner, site_secret
+from papertide.db.engine import make_engine, write_transaction
 from papertide.db.migrate import require_current_schema
-from papertide.web import routes_lists, routes_papers
+from papertide.web import routes_accounts, routes_lists, routes_papers
+from papertide.web.auth import ViewerMiddleware
 from papertide.web.errors import install_error_handlers
 from papertide.web.rendering import STATIC_DIR, make_environment
 
@@ -93,13 +95,19 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
         openapi_url=None,
         lifespan=lifespan,
     )
+    with write_transaction(engine) as connection:
+        secret = site_secret(connection, settings.secret_key)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.secret = secret
+    app.state.signer = CookieSigner(secret)
     app.state.templates = make_environment(settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(routes_accounts.router)
     app.include_router(routes_lists.router)
     app.include_router(routes_papers.router)  # last: /papers/{arxiv_id:path} catches the rest
     install_error_handlers(app)
+    app.add_middleware(ViewerMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(SecurityHeaders)
     return app

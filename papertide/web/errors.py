@@ -9,19 +9,23 @@ for JSON (an ``Accept`` header preferring ``application/json``).
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from papertide.errors import PapertideError
+from papertide.errors import PapertideError, PermissionDenied, RateLimited
 from papertide.web.rendering import render
 
 log = logging.getLogger("papertide.web")
 
 TITLES = {
     400: "Bad request",
+    401: "Log in first",
+    403: "Not allowed",
+    429: "Too many attempts",
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
@@ -55,7 +59,15 @@ def _papertide_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PapertideError)
     if exc.status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    return error_response(request, exc.status, exc.code, exc.message)
+    if isinstance(exc, PermissionDenied) and exc.login_required and not wants_json(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":  # after logging in, back to the page the form was on
+            target = urlsplit(request.headers.get("referer", "")).path or "/"
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+    response = error_response(request, exc.status, exc.code, exc.message)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _http_error(request: Request, exc: Exception) -> Response:

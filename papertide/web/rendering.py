@@ -150,5 +150,6 @@ def render(
 ) -> HTMLResponse:
     """Render ``template`` with ``context`` (plus ``section`` for the navigation, default none)."""
     env: Environment = request.app.state.templates
-    values = {"section": None, **context}
+    viewer = getattr(request.state, "viewer", None)
+    values = {"section": None, "viewer": viewer, "path": request.url.path, **context}
     return HTMLResponse(env.get_template(template).render(values), status_code=status)

@@ -1,0 +1,1 @@
+"""Accounts: users and roles, passwords, sessions, API tokens, rate limits."""
