@@ -34,12 +34,16 @@ def test_create_and_authenticate(engine: Engine) -> None:
 
 def test_usernames_and_emails_are_unique_ignoring_case(engine: Engine) -> None:
     make_user(engine, "ada")
-    with pytest.raises(Conflict, match="username 'ADA' already exists"):
-        with write_transaction(engine) as connection:
-            users.create_user(connection, "ADA", "other@example.org", PASSWORD)
-    with pytest.raises(Conflict, match="email already exists"):
-        with write_transaction(engine) as connection:
-            users.create_user(connection, "bob", "Ada@Example.org", PASSWORD)
+    with (
+        pytest.raises(Conflict, match="username 'ADA' already exists"),
+        write_transaction(engine) as connection,
+    ):
+        users.create_user(connection, "ADA", "other@example.org", PASSWORD)
+    with (
+        pytest.raises(Conflict, match="email already exists"),
+        write_transaction(engine) as connection,
+    ):
+        users.create_user(connection, "bob", "Ada@Example.org", PASSWORD)
 
 
 @pytest.mark.parametrize(
@@ -56,9 +60,8 @@ def test_usernames_and_emails_are_unique_ignoring_case(engine: Engine) -> None:
 def test_sign_up_rules(
     engine: Engine, username: str, email: str, password: str, message: str
 ) -> None:
-    with pytest.raises(InvalidInput, match=message):
-        with write_transaction(engine) as connection:
-            users.create_user(connection, username, email, password)
+    with pytest.raises(InvalidInput, match=message), write_transaction(engine) as connection:
+        users.create_user(connection, username, email, password)
 
 
 def test_sessions_expire_and_are_revoked(engine: Engine) -> None:
@@ -109,9 +112,11 @@ def test_api_tokens(engine: Engine) -> None:
         assert tokens.user_for_token(connection, raw) == ada
         assert [t.name for t in tokens.list_tokens(connection, ada)] == ["digest script"]
         assert tokens.list_tokens(connection, bob) == []
-    with pytest.raises(Exception, match=f"no token {token.id}"):
-        with write_transaction(engine) as connection:
-            tokens.revoke_token(connection, bob, token.id)  # not bob's: as if missing
+    with (
+        pytest.raises(Exception, match=f"no token {token.id}"),
+        write_transaction(engine) as connection,
+    ):
+        tokens.revoke_token(connection, bob, token.id)  # not bob's: as if missing
     with write_transaction(engine) as connection:
         tokens.revoke_token(connection, ada, token.id)
     with engine.connect() as connection:
@@ -140,9 +145,11 @@ def test_password_reset_is_single_use_and_logs_out_everywhere(engine: Engine) ->
     _, raw = started
     with write_transaction(engine) as connection:
         resets.finish_reset(connection, raw, "a brand new passphrase")
-    with pytest.raises(InvalidInput, match="invalid or has expired"):
-        with write_transaction(engine) as connection:
-            resets.finish_reset(connection, raw, "yet another passphrase")
+    with (
+        pytest.raises(InvalidInput, match="invalid or has expired"),
+        write_transaction(engine) as connection,
+    ):
+        resets.finish_reset(connection, raw, "yet another passphrase")
     with write_transaction(engine) as connection:
         assert users.authenticate(connection, "ada", "a brand new passphrase") == ada
         assert sessions.load_session(connection, old_session) is None

@@ -11,8 +11,8 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from papertide.config import Settings
 from papertide.accounts.sessions import CookieSigner, site_secret
+from papertide.config import Settings
 from papertide.db.engine import make_engine, write_transaction
 from papertide.db.migrate import require_current_schema
 from papertide.web import routes_accounts, routes_lists, routes_papers
