@@ -3,6 +3,10 @@
 Lists (:mod:`papertide.daily`) build a card query from :func:`card_select` and run it through
 :func:`fetch_cards`, which costs two queries whatever the number of cards: one for the cards
 joined with their organization, one for the first authors of all of them.
+
+Visibility: a list shows only *published* entries (not submissions waiting for a moderator or
+turned down) of papers no moderator has hidden; :func:`visible_entry` is that condition and
+:func:`from_entries` applies it. A hidden paper's page answers 404, except to moderators.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Select, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, select
 
 from papertide.catalog.ids import parse_arxiv_id
 from papertide.db.schema import (
@@ -30,6 +35,19 @@ CARD_AUTHORS = 3
 # A formula cut by the excerpt limit is kept whole when it ends this close to the limit.
 _MATH_SLACK = 80
 _MATH_RE = re.compile(r"\$\$.+?\$\$|\$[^$]+?\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
+
+
+class EntryStatus(StrEnum):
+    """Where a daily-list entry stands (``daily_entries.status``)."""
+
+    PUBLISHED = "published"  # on the list
+    PENDING = "pending"  # a submission waiting for a moderator
+    REJECTED = "rejected"  # a submission a moderator turned down
+
+
+def visible_entry() -> ColumnElement[bool]:
+    """Entries that lists show: published, of a paper that is not hidden (joins papers)."""
+    return and_(daily_entries.c.status == EntryStatus.PUBLISHED.value, papers.c.hidden_at.is_(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +121,7 @@ class PaperPage:
     organization_slug: str | None
     upvotes: int
     withdrawn: bool
+    hidden_at: datetime | None = None  # only moderators ever see a hidden paper's page
 
 
 _PAGE_FIELDS = (
@@ -180,13 +199,34 @@ def card_select(listed_on: ColumnElement[Any] = daily_entries.c.day) -> Select[A
     )
 
 
+def list_day_select(condition: ColumnElement[bool], *, latest: bool) -> Select[Any]:
+    """The latest (or earliest) day meeting ``condition`` whose list shows a paper.
+
+    ``ORDER BY day LIMIT 1`` rather than ``max(day)``: the join with papers (for hidden ones)
+    would make ``max`` read every entry, while the day index finds the first visible one."""
+    return (
+        select(daily_entries.c.day)
+        .join(papers, papers.c.id == daily_entries.c.paper_id)
+        .where(condition, visible_entry())
+        .order_by(daily_entries.c.day.desc() if latest else daily_entries.c.day.asc())
+        .limit(1)
+    )
+
+
+def nearest_list_day(
+    connection: Connection, condition: ColumnElement[bool], *, latest: bool
+) -> date | None:
+    day: date | None = connection.execute(list_day_select(condition, latest=latest)).scalar()
+    return day
+
+
 def from_entries(statement: Select[Any]) -> Select[Any]:
-    """Cards read from daily-list entries, with their paper and organization."""
+    """Cards read from visible daily-list entries, with their paper and organization."""
     return statement.select_from(
         daily_entries.join(papers, papers.c.id == daily_entries.c.paper_id).outerjoin(
             organizations, organizations.c.id == papers.c.organization_id
         )
-    )
+    ).where(visible_entry())
 
 
 def fetch_cards(connection: Connection, statement: Select[Any]) -> list[PaperCard]:
@@ -223,8 +263,11 @@ def fetch_cards(connection: Connection, statement: Select[Any]) -> list[PaperCar
     ]
 
 
-def paper_page(connection: Connection, arxiv_id: str) -> PaperPage:
-    """Everything about one paper; ``arxiv_id`` may carry a version or an ``arXiv:`` prefix."""
+def paper_page(connection: Connection, arxiv_id: str, *, include_hidden: bool = False) -> PaperPage:
+    """Everything about one paper; ``arxiv_id`` may carry a version or an ``arXiv:`` prefix.
+
+    A hidden paper is NotFound, worded like a missing one, unless ``include_hidden`` (for
+    moderators)."""
     try:
         key = parse_arxiv_id(arxiv_id).id
     except InvalidInput:
@@ -241,7 +284,7 @@ def paper_page(connection: Connection, arxiv_id: str) -> PaperPage:
         .where(papers.c.arxiv_id == key)
     )
     row = connection.execute(statement).mappings().first()
-    if row is None:
+    if row is None or (row["hidden_at"] is not None and not include_hidden):
         raise NotFound(f"no paper {key} in this catalog")
     authors, categories, versions, days = _paper_children(connection, row["id"])
     return PaperPage(
@@ -250,6 +293,7 @@ def paper_page(connection: Connection, arxiv_id: str) -> PaperPage:
         versions=versions,
         days_listed=days,
         withdrawn=bool(row["withdrawn"]),
+        hidden_at=row["hidden_at"],
         **{name: row[name] for name in _PAGE_FIELDS},
     )
 
@@ -275,6 +319,7 @@ def _paper_children(
     days = connection.execute(
         select(daily_entries.c.day)
         .where(daily_entries.c.paper_id == paper_id)
+        .where(daily_entries.c.status == EntryStatus.PUBLISHED.value)
         .order_by(daily_entries.c.day.desc())
     ).scalars()
     return (

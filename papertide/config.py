@@ -221,6 +221,34 @@ SETTINGS: tuple[Setting, ...] = (
         validate=_check_positive,
     ),
     Setting(
+        "submission_daily_limit",
+        int,
+        3,
+        "How many papers one person may submit to the daily list per day (site time zone).",
+        validate=_check_positive,
+    ),
+    Setting(
+        "submission_max_age_days",
+        int,
+        14,
+        "Only papers whose first version (v1) is at most this many days old may be submitted.",
+        validate=_check_positive,
+    ),
+    Setting(
+        "submission_min_account_days",
+        int,
+        3,
+        "Submissions from accounts younger than this many days wait for a moderator's approval "
+        "instead of going straight onto the list (0: never).",
+        validate=lambda v: _check_min(v, 0),
+    ),
+    Setting(
+        "submission_allow_weekends",
+        bool,
+        True,
+        "Accept submissions on Saturdays and Sundays (site time zone).",
+    ),
+    Setting(
         "log_level",
         str,
         "info",

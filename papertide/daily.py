@@ -18,6 +18,9 @@ the end of the newest list day, so trending is never empty while any list exists
 broken by list position, then arXiv id. :func:`compute_trending` writes the scores, ranks and a
 one-line reason per paper to the ``trending`` table; :func:`trending_list` only reads it.
 
+Visibility: lists, their neighbouring days and trending show only what
+:func:`papertide.cards.visible_entry` lets through, at once (trending too, before its next run).
+
 Every list costs a fixed number of queries, however many papers it holds: one for the cards
 (joined with their organization) and one for the first authors of all of them (see
 :mod:`papertide.cards`, which also builds the paper page; its names are re-exported here).
@@ -42,8 +45,11 @@ from papertide.cards import (
     check_page,
     fetch_cards,
     from_entries,
+    list_day_select,
+    nearest_list_day,
     page_count,
     paper_page,
+    visible_entry,
 )
 from papertide.config import Settings
 from papertide.db.engine import write_transaction
@@ -137,26 +143,17 @@ def _day_start(day: date, tz: ZoneInfo) -> datetime:
 
 def latest_list_day(connection: Connection, on_or_before: date) -> date | None:
     """The newest day, on or before ``on_or_before``, whose list has papers."""
-    day: date | None = connection.execute(
-        select(func.max(daily_entries.c.day)).where(daily_entries.c.day <= on_or_before)
-    ).scalar()
-    return day
+    return nearest_list_day(connection, daily_entries.c.day <= on_or_before, latest=True)
 
 
 def previous_day(connection: Connection, day: date) -> date | None:
     """The nearest day before ``day`` that has papers."""
-    found: date | None = connection.execute(
-        select(func.max(daily_entries.c.day)).where(daily_entries.c.day < day)
-    ).scalar()
-    return found
+    return nearest_list_day(connection, daily_entries.c.day < day, latest=True)
 
 
 def next_day(connection: Connection, day: date) -> date | None:
     """The nearest day after ``day`` that has papers."""
-    found: date | None = connection.execute(
-        select(func.min(daily_entries.c.day)).where(daily_entries.c.day > day)
-    ).scalar()
-    return found
+    return nearest_list_day(connection, daily_entries.c.day > day, latest=False)
 
 
 def day_list(connection: Connection, day: date) -> list[PaperCard]:
@@ -182,8 +179,8 @@ def day_view(connection: Connection, day: date, *, fallback: bool = False) -> Da
         latest = latest_list_day(connection, day)
         if latest is not None:
             shown, cards = latest, day_list(connection, latest)
-    before = select(func.max(daily_entries.c.day)).where(daily_entries.c.day < shown)
-    after = select(func.min(daily_entries.c.day)).where(daily_entries.c.day > shown)
+    before = list_day_select(daily_entries.c.day < shown, latest=True)
+    after = list_day_select(daily_entries.c.day > shown, latest=False)
     previous, following = connection.execute(
         select(before.scalar_subquery(), after.scalar_subquery())
     ).one()
@@ -201,7 +198,8 @@ def range_list(
     offset = check_page(page, page_size)
     latest = (
         select(daily_entries.c.paper_id, func.max(daily_entries.c.day).label("day"))
-        .where(daily_entries.c.day.between(first, last))
+        .join(papers, papers.c.id == daily_entries.c.paper_id)
+        .where(daily_entries.c.day.between(first, last), visible_entry())
         .group_by(daily_entries.c.paper_id)
         .subquery()
     )
@@ -298,7 +296,7 @@ def _window_entries(connection: Connection, ref: TrendingReference) -> list[_Ent
             papers.c.upvotes,
         )
         .join(papers, papers.c.id == daily_entries.c.paper_id)
-        .where(daily_entries.c.day.between(ref.first_day, ref.day))
+        .where(daily_entries.c.day.between(ref.first_day, ref.day), visible_entry())
     )
     by_day: dict[date, list[_Entry]] = {}
     for row in rows:
@@ -375,23 +373,25 @@ def compute_trending(engine: Engine, settings: Settings, now: datetime | None = 
 def trending_list(connection: Connection, page: int = 1, page_size: int = 50) -> CardPage:
     """One page of the trending table, best first; each card carries its reason."""
     offset = check_page(page, page_size)
-    total = connection.execute(select(func.count()).select_from(trending)).scalar_one()
+    entries = trending.join(papers, papers.c.id == trending.c.paper_id).join(
+        daily_entries,
+        and_(
+            daily_entries.c.paper_id == trending.c.paper_id,
+            daily_entries.c.day == trending.c.listed_on,
+        ),
+    )
+    total = connection.execute(
+        select(func.count()).select_from(entries).where(visible_entry())
+    ).scalar_one()
     if offset >= total:
         return CardPage([], total)
     statement = (
         card_select(trending.c.listed_on)
         .add_columns(trending.c.reason)
         .select_from(
-            trending.join(papers, papers.c.id == trending.c.paper_id)
-            .outerjoin(organizations, organizations.c.id == papers.c.organization_id)
-            .outerjoin(
-                daily_entries,
-                and_(
-                    daily_entries.c.paper_id == trending.c.paper_id,
-                    daily_entries.c.day == trending.c.listed_on,
-                ),
-            )
+            entries.outerjoin(organizations, organizations.c.id == papers.c.organization_id)
         )
+        .where(visible_entry())
         .order_by(trending.c.rank)
         .limit(page_size)
         .offset(offset)

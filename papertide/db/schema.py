@@ -72,6 +72,7 @@ organizations = Table(
     Column("name", Text, nullable=False),
     Column("avatar_url", Text),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("description", Text),  # migration 0003
 )
 
 papers = Table(
@@ -111,6 +112,8 @@ papers = Table(
     Column("content_hash", String(32), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("modified_at", UTCDateTime(), nullable=False),
+    # Set by a moderator: the paper is left out of every list and answers 404 (migration 0003).
+    Column("hidden_at", UTCDateTime()),
     Index("ix_papers_published_at", "published_at"),
 )
 
@@ -158,8 +161,14 @@ daily_entries = Table(
     Column("submitter_name", Text),
     Column("comment", Text),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Submissions by people (migration 0003): who, and whether the entry shows on the list
+    # ("published"), waits for a moderator ("pending") or was turned down ("rejected").
+    Column("submitted_by_user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("status", String(16), nullable=False, server_default="published"),
     UniqueConstraint("paper_id", "day"),
     Index("ix_daily_entries_day", "day", "position"),
+    Index("ix_daily_entries_submitted_by_user_id", "submitted_by_user_id", "day"),
+    Index("ix_daily_entries_status", "status"),
 )
 
 ingest_state = Table(
@@ -299,4 +308,39 @@ audit_log = Table(
     Column("target", String(200), nullable=False),  # "paper:2505.01234", "user:alice"
     Column("details", JSON),
     Index("ix_audit_log_at", "at"),
+)
+
+# --- organizations, submissions, authorship claims, moderation (migration 0003) ----------------
+
+organization_members = Table(
+    "organization_members",
+    metadata,
+    Column(
+        "organization_id",
+        Integer,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False, server_default="member"),  # member | admin
+    Column("added_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("organization_id", "user_id"),
+    Index("ix_organization_members_user_id", "user_id"),
+)
+
+author_claims = Table(
+    "author_claims",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    # paper_authors.position; not a foreign key, since re-ingesting a paper rewrites its authors.
+    Column("author_position", Integer, nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("decided_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("decided_at", UTCDateTime()),
+    UniqueConstraint("paper_id", "author_position", "user_id"),
+    Index("ix_author_claims_user_id", "user_id"),
+    Index("ix_author_claims_status", "status"),
 )

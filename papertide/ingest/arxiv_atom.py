@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -152,6 +152,36 @@ def fetch_query(
         fetched += len(items)
         if info.total_results is not None and position >= info.total_results:
             return
+
+
+def fetch_ids(
+    client: httpx.Client,
+    url: str,
+    ids: Sequence[str],
+    *,
+    interval: float = 3.0,
+    sleep: Sleep = time.sleep,
+    max_retries: int = 5,
+    batch_size: int = 100,
+) -> list[Item]:
+    """The entries of the papers ``ids`` (``id_list=``), ``batch_size`` ids per request.
+
+    An id arXiv does not know is simply missing from the result (or comes back as an API error
+    entry, a RecordError); the caller decides what that means.
+    """
+    getter = PoliteGetter(client, interval=interval, sleep=sleep, max_retries=max_retries)
+    items: list[Item] = []
+    for first in range(0, len(ids), batch_size):
+        chunk = list(ids[first : first + batch_size])
+        params: dict[str, str | int] = {
+            "id_list": ",".join(chunk),
+            "start": 0,
+            "max_results": len(chunk),
+        }
+        response = getter.get(url, params)
+        origin = f"{url}?id_list={params['id_list']}"
+        items.extend(parse_fetched(parse_feed, response, origin)[0])
+    return items
 
 
 def _query_params(

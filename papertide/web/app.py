@@ -15,7 +15,15 @@ from papertide.accounts.sessions import CookieSigner, site_secret
 from papertide.config import Settings
 from papertide.db.engine import make_engine, write_transaction
 from papertide.db.migrate import require_current_schema
-from papertide.web import routes_accounts, routes_lists, routes_papers
+from papertide.web import (
+    routes_accounts,
+    routes_community,
+    routes_lists,
+    routes_moderation,
+    routes_orgs,
+    routes_papers,
+    routes_submit,
+)
 from papertide.web.auth import ViewerMiddleware
 from papertide.web.errors import install_error_handlers
 from papertide.web.rendering import STATIC_DIR, make_environment
@@ -102,9 +110,14 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.state.secret = secret
     app.state.signer = CookieSigner(secret)
     app.state.templates = make_environment(settings)
+    app.state.arxiv_transport = None  # submissions' arXiv look-ups; tests replay responses
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(routes_accounts.router)
     app.include_router(routes_lists.router)
+    app.include_router(routes_community.router)
+    app.include_router(routes_submit.router)
+    app.include_router(routes_orgs.router)
+    app.include_router(routes_moderation.router)
     app.include_router(routes_papers.router)  # last: /papers/{arxiv_id:path} catches the rest
     install_error_handlers(app)
     app.add_middleware(ViewerMiddleware)

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from papertide import daily
-from papertide.cards import CardPage, page_count
+from papertide.cards import CardPage, PaperCard, page_count
+from papertide.community.votes import voted_paper_ids
 from papertide.errors import InvalidInput, NotFound
+from papertide.web.auth import viewer_of
 from papertide.web.deps import AppSettings, DbConnection
 from papertide.web.params import parse_day, parse_month, parse_week
 from papertide.web.rendering import day_url, human_date, month_url, render, week_label, week_url
@@ -37,7 +39,7 @@ class Pager:
 @router.get("/", response_class=HTMLResponse)
 def front_page(request: Request, connection: DbConnection, settings: AppSettings) -> HTMLResponse:
     view = daily.day_view(connection, daily.today(settings), fallback=True)
-    return _render_day(request, view)
+    return _render_day(request, view, _voted(request, connection, view.cards))
 
 
 @router.get("/papers", include_in_schema=False)
@@ -55,10 +57,16 @@ def date_picker(date: str = "") -> RedirectResponse:
 
 @router.get("/papers/date/{day}", response_class=HTMLResponse)
 def day_page(day: str, request: Request, connection: DbConnection) -> HTMLResponse:
-    return _render_day(request, daily.day_view(connection, parse_day(day)))
+    view = daily.day_view(connection, parse_day(day))
+    return _render_day(request, view, _voted(request, connection, view.cards))
 
 
-def _render_day(request: Request, view: daily.DayView) -> HTMLResponse:
+def _voted(request: Request, connection: DbConnection, cards: list[PaperCard]) -> set[str]:
+    """The arXiv ids of the cards the viewer has upvoted (their buttons show pressed)."""
+    return voted_paper_ids(connection, viewer_of(request).user, [c.arxiv_id for c in cards])
+
+
+def _render_day(request: Request, view: daily.DayView, voted: set[str]) -> HTMLResponse:
     notice = None
     if view.fell_back:
         notice = (
@@ -79,6 +87,7 @@ def _render_day(request: Request, view: daily.DayView) -> HTMLResponse:
         "nav_label": "Days with papers",
         "notice": notice,
         "cards": view.cards,
+        "voted": voted,
         "start": 0,
         "picker_day": view.day,
         "empty": f"No papers on {view.day.isoformat()}.",
@@ -126,6 +135,7 @@ def week_page(
         "next": Link(week_url(after), week_label(after)),
         "nav_label": "Weeks",
         "empty": f"No papers in week {week_label(first)}.",
+        "voted": _voted(request, connection, result.cards),
     }
     return _render_period(request, result, page, settings.page_size, context)
 
@@ -152,6 +162,7 @@ def month_page(
         "next": Link(month_url(after), f"{after:%B %Y}"),
         "nav_label": "Months",
         "empty": f"No papers in {first:%B %Y}.",
+        "voted": _voted(request, connection, result.cards),
     }
     return _render_period(request, result, page, settings.page_size, context)
 
@@ -174,6 +185,7 @@ def trending_page(
         "next": None,
         "nav_label": "",
         "empty": "Nothing is trending yet.",
+        "voted": _voted(request, connection, result.cards),
     }
     return _render_period(request, result, page, settings.page_size, context)
 
