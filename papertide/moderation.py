@@ -179,7 +179,13 @@ class ProfileExtra:
 
     authorships: list[claims.Authorship]
     can_suspend: bool  # the viewer may suspend or unsuspend this user
+    submissions: list[submissions.SubmissionLine]
 
 
 def profile_extra(connection: Connection, user: User, viewer: User | None) -> ProfileExtra:
-    return ProfileExtra(claims.verified_authorships(connection, user), may_suspend(viewer, user))
+    everything = viewer is not None and (viewer.id == user.id or viewer.can_moderate)
+    return ProfileExtra(
+        claims.verified_authorships(connection, user),
+        may_suspend(viewer, user),
+        submissions.profile_submissions(connection, user, everything=everything),
+    )

@@ -306,6 +306,21 @@ def submissions_of(
     )
 
 
+def profile_submissions(
+    connection: Connection, user: User, *, everything: bool, limit: int = 100
+) -> list[SubmissionLine]:
+    """What ``user`` has submitted, newest first: only what the lists show, unless
+    ``everything`` (the user themselves, or a moderator) also pending and rejected ones."""
+    condition = daily_entries.c.submitted_by_user_id == user.id
+    if not everything:
+        condition = and_(
+            condition,
+            daily_entries.c.status == EntryStatus.PUBLISHED.value,
+            papers.c.hidden_at.is_(None),
+        )
+    return _lines(connection, condition, newest_first=True, limit=limit)
+
+
 def pending_submissions(connection: Connection, limit: int = 200) -> list[SubmissionLine]:
     """Submissions waiting for a moderator, oldest first."""
     return _lines(connection, daily_entries.c.status == EntryStatus.PENDING.value, limit=limit)

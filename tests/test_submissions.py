@@ -363,3 +363,20 @@ def test_submit_page_shows_each_refusal(engine: Engine, site: FastAPI, settings:
         ada.post("/submit", data={"paper": "2511.00002", "csrf_token": "x" + token}).status_code
         == 403
     )
+
+
+def test_profile_lists_submissions_pending_ones_only_to_their_owner(
+    engine: Engine, settings: Settings
+) -> None:
+    veteran = make_user(engine, "veteran")
+    newcomer = make_user(engine, "newcomer", created=datetime.now(UTC))
+    write_records(engine, recent_paper("2511.00001", title="Listed paper"))
+    write_records(engine, recent_paper("2511.00002", title="Waiting paper"))
+    submissions.submit_paper(engine, settings, veteran, "2511.00001")
+    submissions.submit_paper(engine, settings, newcomer, "2511.00002")
+    app = create_app(settings)
+    public = logged_in(app, None)
+    assert "Listed paper" in public.get("/users/veteran").text
+    assert "Waiting paper" not in public.get("/users/newcomer").text
+    own = logged_in(app, "newcomer").get("/users/newcomer").text
+    assert "Waiting paper" in own and "(pending)" in own
