@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SAMPLE = HERE.parents[1] / "shared" / "data" / "arxiv_kaggle_sample" / "arxiv-metadata-oai-snapshot.json"
+SAMPLE = HERE.parents[1] / "shared/data/arxiv_kaggle_sample/arxiv-metadata-oai-snapshot.json"
 if not SAMPLE.exists():
     SAMPLE = HERE.parent / "tests" / "fixtures" / "kaggle" / "arxiv-metadata-oai-snapshot.json"
 

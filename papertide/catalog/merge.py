@@ -59,7 +59,9 @@ _COPIED = (
     "acm_class",
     "submitter",
 )
-_WITHDRAWN_RE = re.compile(r"\b(?:this (?:paper|article|submission) (?:has been|is) withdrawn)", re.I)
+_WITHDRAWN_RE = re.compile(
+    r"\b(?:this (?:paper|article|submission) (?:has been|is) withdrawn)", re.I
+)
 EXTRACTED = "extracted"
 
 
@@ -79,9 +81,7 @@ class PaperState:
             [_hashable(self.fields.get(name)) for name in SCALAR_FIELDS],
             self.authors,
             self.categories,
-            sorted(
-                (n, _hashable(at), size) for n, (at, size) in self.versions.items()
-            ),
+            sorted((n, _hashable(at), size) for n, (at, size) in self.versions.items()),
         ]
         return hashlib.md5(orjson.dumps(payload), usedforsecurity=False).hexdigest()
 

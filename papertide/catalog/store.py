@@ -250,7 +250,8 @@ def _write_papers(
     if changed:
         _update_papers(connection, changed, before, org_ids, now)
     fresh = [states[row["arxiv_id"]] for row in new_rows]
-    _write_children(connection, fresh + changed, paper_ids, replace=[s.fields["_id"] for s in changed])
+    replaced = [s.fields["_id"] for s in changed]
+    _write_children(connection, fresh + changed, paper_ids, replace=replaced)
     return paper_ids
 
 
@@ -357,4 +358,3 @@ def _write_listings(
             moved,
         )
     return len(fresh)
-
