@@ -15,9 +15,11 @@ def paper(engine: Engine, arxiv_id: str) -> dict:  # type: ignore[type-arg]
     with engine.connect() as connection:
         from sqlalchemy import text
 
-        row = connection.execute(
-            text("SELECT * FROM papers WHERE arxiv_id = :a"), {"a": arxiv_id}
-        ).mappings().one()
+        row = (
+            connection.execute(text("SELECT * FROM papers WHERE arxiv_id = :a"), {"a": arxiv_id})
+            .mappings()
+            .one()
+        )
     result = dict(row)
     if isinstance(result["field_sources"], str):
         result["field_sources"] = json.loads(result["field_sources"])
@@ -125,9 +127,7 @@ def test_organization_created_once(engine: Engine) -> None:
 
 
 def test_new_paper_without_title_is_an_error_and_the_rest_is_written(engine: Engine) -> None:
-    result = write_records(
-        engine, make_record("2505.00001", title=None), make_record("2505.00002")
-    )
+    result = write_records(engine, make_record("2505.00001", title=None), make_record("2505.00002"))
     assert result.new == 1
     assert len(result.errors) == 1
     assert result.errors[0].position == "test:2505.00001"

@@ -34,6 +34,7 @@ EXIT_OK = 0
 EXIT_RECORD_ERRORS = 1
 EXIT_NOTHING_NEW = 3
 
+
 @dataclass
 class IngestReport:
     files: int = 0
@@ -59,6 +60,7 @@ class IngestReport:
             return EXIT_NOTHING_NEW
         return EXIT_OK
 
+
 class Progress:
     """What the runner tells a progress display; the default tells nothing."""
 
@@ -72,6 +74,7 @@ class Progress:
 
     def stop(self) -> None: ...
 
+
 def iter_input_files(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:
     """(file, named explicitly) for each path; directories walked recursively in name order."""
     for path in paths:
@@ -84,6 +87,7 @@ def iter_input_files(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:
             yield path, True
         else:
             raise InvalidInput(f"cannot ingest {path}: no such file or directory")
+
 
 @dataclass
 class IngestRun:
@@ -181,6 +185,7 @@ class IngestRun:
                     )
         report.totals.add(result)
         self.progress.records(len(batch))
+
 
 def _write(engine: Engine, writer: CatalogWriter, batch: list[PaperRecord]) -> BatchResult:
     with write_transaction(engine) as connection:
