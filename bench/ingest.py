@@ -3,13 +3,17 @@
 The input is made from the 200 real Kaggle snapshot records in ../shared/data, varied into N
 distinct papers (new ids, titles and abstracts perturbed with each copy's number, so the
 full-text index sees distinct text). Each measurement runs in a fresh subprocess so peak RSS
-is its own. Printed per size, in one run:
+is its own, after a sync so no step pays for the previous one's writes. Printed per size, in
+one run:
 
-- parse only: the Kaggle parser alone (the ceiling for any writer);
+- parse only: the Kaggle parser alone, in one thread;
 - baseline: one transaction per paper through the same catalog writer (what a naive importer
-  does), on the first 5,000 records;
-- ingest: `papertide ingest` as users run it (batches, triggers keeping FTS5 in step);
-- re-ingest: the same file again (every paper unchanged: the idempotency path).
+  does), on the first 5,000 records into an empty database;
+- ingest: `papertide ingest` as users run it (batches, triggers keeping FTS5 in step), into
+  an empty database; checked: every record new, every paper found by a full-text query;
+- re-ingest: the same file again (every paper unchanged: the idempotency path); checked.
+
+"x base" is papers/s over the baseline's. The benchmark measures the checkout it lives in.
 
 Usage: python bench/ingest.py [--sizes 100000,1000000] [--keep DIR]
 """
@@ -27,6 +31,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# Measure the checkout this script is in, whatever an editable install elsewhere points to.
+sys.path.insert(0, str(HERE.parent))
 SAMPLE = HERE.parents[1] / "shared/data/arxiv_kaggle_sample/arxiv-metadata-oai-snapshot.json"
 if not SAMPLE.exists():
     SAMPLE = HERE.parent / "tests" / "fixtures" / "kaggle" / "arxiv-metadata-oai-snapshot.json"
@@ -76,18 +82,29 @@ def _child(mode: str, db: str, data: str, limit: int) -> None:
         report = IngestRun(engine=engine, tz=tz).run([Path(data)])
         count = report.records
         assert not report.errors, report.errors[:3]
+        expected = report.totals.new if mode == "ingest" else report.totals.unchanged
+        assert expected == count, f"{mode}: {report.totals}"
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if mode == "ingest":
+        # Every paper's abstract ends "Sample N of the benchmark.": the index must find them all.
+        with engine.connect() as connection:
+            found = connection.exec_driver_sql(
+                "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH 'benchmark'"
+            ).scalar()
+        assert found == count, f"full-text index has {found} of {count} papers"
     print(json.dumps({"count": count, "seconds": seconds, "peak_mb": peak_mb}))
 
 
 def measure(mode: str, db: Path, data: Path, limit: int = 0) -> dict[str, float]:
+    os.sync()
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, str(db), str(data), str(limit)],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode:
+        sys.exit(f"{mode} failed:\n{out.stderr}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -104,8 +121,19 @@ def main() -> None:
         return
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="papertide-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; sample {SAMPLE}")
-    print(f"{'size':>9} {'step':<12} {'papers':>9} {'seconds':>8} {'papers/s':>10} {'peak MB':>8}")
+    import sqlite3
+
+    import papertide
+
+    print(
+        f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
+        f"sqlite {sqlite3.sqlite_version}; papertide from {Path(papertide.__file__).parent}"
+    )
+    print(f"sample: {SAMPLE}")
+    print(
+        f"{'size':>9} {'step':<12} {'papers':>9} {'seconds':>8} {'papers/s':>10} "
+        f"{'x base':>7} {'peak MB':>8}"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         data = workdir / f"kaggle-{size}.jsonl"
         if not data.exists():
@@ -117,17 +145,21 @@ def main() -> None:
             ("parse only", "parse", workdir / f"parse-{size}.db", 0),
             ("baseline", "baseline", workdir / f"baseline-{size}.db", 5000),
             ("ingest", "ingest", db, 0),
-            ("re-ingest", "ingest", db, 0),
+            ("re-ingest", "reingest", db, 0),
         ]
+        baseline = 0.0
         for label, mode, target, limit in steps:
-            if mode != "ingest" or label == "baseline":
+            if mode in ("parse", "baseline"):
                 for leftover in workdir.glob(f"{target.name}*"):
                     leftover.unlink()
             r = measure(mode, target, data, limit)
             rate = r["count"] / r["seconds"]
+            if mode == "baseline":
+                baseline = rate
+            ratio = f"{rate / baseline:>6.1f}x" if baseline and mode != "baseline" else " " * 7
             print(
                 f"{size:>9,} {label:<12} {int(r['count']):>9,} {r['seconds']:>8.1f} "
-                f"{rate:>10,.0f} {r['peak_mb']:>8.0f}",
+                f"{rate:>10,.0f} {ratio} {r['peak_mb']:>8.0f}",
                 flush=True,
             )
         size_mb = sum(p.stat().st_size for p in workdir.glob(f"bench-{size}.db*")) / 1e6

@@ -10,15 +10,16 @@ so an unchanged re-import is detected with one comparison.
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from typing import Any
 
 import orjson
 
 from papertide.catalog.links import extract_links
-from papertide.catalog.records import Author, PaperRecord
+from papertide.catalog.records import PaperRecord
 
 # Scalar paper fields a record may set, in hash order.
 SCALAR_FIELDS = (
@@ -44,6 +45,7 @@ SCALAR_FIELDS = (
     "withdrawn",
     "imported_upvotes",
 )
+_scalar_values = operator.itemgetter(*SCALAR_FIELDS)
 # Fields copied straight from a record when it provides them.
 _COPIED = (
     "title",
@@ -59,6 +61,7 @@ _COPIED = (
     "acm_class",
     "submitter",
 )
+_copied_values = operator.attrgetter(*_COPIED)
 _WITHDRAWN_RE = re.compile(
     r"\b(?:this (?:paper|article|submission) (?:has been|is) withdrawn)", re.I
 )
@@ -77,27 +80,37 @@ class PaperState:
     sources: dict[str, str] = field(default_factory=dict)
 
     def content_hash(self) -> str:
+        # Datetimes are hashed as their isoformat() (orjson hands them to _isoformat), tuples
+        # as lists: the same bytes as converting field by field first, in fewer Python steps.
+        fields = self.fields
+        try:
+            scalars: Any = _scalar_values(fields)
+        except KeyError:  # a state built without every field
+            scalars = [fields.get(name) for name in SCALAR_FIELDS]
         payload = [
-            [_hashable(self.fields.get(name)) for name in SCALAR_FIELDS],
+            scalars,
             self.authors,
             self.categories,
-            sorted((n, _hashable(at), size) for n, (at, size) in self.versions.items()),
+            sorted((n, at, size) for n, (at, size) in self.versions.items()),
         ]
-        return hashlib.md5(orjson.dumps(payload), usedforsecurity=False).hexdigest()
+        data = orjson.dumps(payload, default=_isoformat, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
     def copy(self) -> PaperState:
-        return replace(
-            self,
-            fields=dict(self.fields),
-            authors=list(self.authors),
-            categories=list(self.categories),
-            versions=dict(self.versions),
-            sources=dict(self.sources),
+        return PaperState(
+            self.arxiv_id,
+            dict(self.fields),
+            list(self.authors),
+            list(self.categories),
+            dict(self.versions),
+            dict(self.sources),
         )
 
 
-def _hashable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+def _isoformat(value: Any) -> str:
+    if isinstance(value, date | time):
+        return value.isoformat()
+    raise TypeError(f"cannot hash {type(value).__name__}")
 
 
 def empty_state(arxiv_id: str) -> PaperState:
@@ -107,44 +120,46 @@ def empty_state(arxiv_id: str) -> PaperState:
 def merge_record(state: PaperState | None, record: PaperRecord) -> PaperState:
     """The paper after applying ``record`` to ``state`` (``None``: a paper new to the catalog)."""
     merged = empty_state(record.arxiv_id) if state is None else state.copy()
-    current = merged.fields.get("latest_version")
-    newest = max((v.number for v in record.versions), default=record.version)
+    fields = merged.fields
+    sources = merged.sources
+    source = record.source
+    current = fields.get("latest_version")
+    if record.versions:
+        newest: int | None = max(v.number for v in record.versions)
+    else:
+        newest = record.version
     if record.version is not None and newest is not None:
         newest = max(newest, record.version)
     authoritative = newest is None or current is None or newest >= current
     _merge_versions(merged, record)
 
     def put(name: str, value: Any) -> None:
-        if value is None or (not authoritative and merged.fields.get(name) is not None):
+        if value is None or (not authoritative and fields.get(name) is not None):
             return
-        merged.fields[name] = value
-        merged.sources[name] = record.source
+        fields[name] = value
+        sources[name] = source
 
-    for name in _COPIED:
-        put(name, getattr(record, name))
+    for name, value in zip(_COPIED, _copied_values(record), strict=True):
+        if value is not None and (authoritative or fields.get(name) is None):
+            fields[name] = value
+            sources[name] = source
     put("primary_category", record.primary_category or next(iter(record.categories), None))
     put("withdrawn", record.withdrawn)
     put("imported_upvotes", record.upvotes)
     if record.organization is not None:
         put("organization_slug", record.organization.slug)
     if record.authors and (authoritative or not merged.authors):
-        merged.authors = [_author_tuple(a) for a in record.authors]
-        merged.sources["authors"] = record.source
+        merged.authors = [(a.name, a.affiliation) for a in record.authors]
+        sources["authors"] = source
     if record.categories and (authoritative or not merged.categories):
         merged.categories = list(dict.fromkeys(record.categories))
-        merged.sources["categories"] = record.source
+        sources["categories"] = source
     _merge_dates(merged, record, put)
     _merge_links(merged, record)
-    if merged.fields.get("withdrawn") is None and _WITHDRAWN_RE.search(
-        merged.fields.get("comments") or ""
-    ):
-        merged.fields["withdrawn"] = True
-        merged.sources["withdrawn"] = EXTRACTED
+    if fields.get("withdrawn") is None and _WITHDRAWN_RE.search(fields.get("comments") or ""):
+        fields["withdrawn"] = True
+        sources["withdrawn"] = EXTRACTED
     return merged
-
-
-def _author_tuple(author: Author) -> tuple[str, str | None]:
-    return (author.name, author.affiliation)
 
 
 def _merge_versions(merged: PaperState, record: PaperRecord) -> None:

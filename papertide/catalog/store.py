@@ -5,6 +5,11 @@ the batch size), merge every record in memory (:mod:`papertide.catalog.merge`), 
 what changed: new papers inserted, changed ones updated with their authors, categories and
 versions rewritten, daily-list entries added. The caller owns the transaction, so a batch is
 all-or-nothing: a crash never leaves a half-written paper.
+
+Records may come merged ahead as new papers (:class:`papertide.catalog.rows.AsNew`, done by the
+ingest runner's parser thread); the writer uses that work when the paper is new. On SQLite the
+loads and the big inserts go through the DB-API cursor (:mod:`papertide.catalog.sqlite_bulk`),
+storing exactly what Core would; PostgreSQL goes through Core.
 """
 
 from __future__ import annotations
@@ -17,8 +22,25 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from papertide.catalog import sqlite_bulk
 from papertide.catalog.merge import PaperState, empty_state, merge_record
 from papertide.catalog.records import Listing, OrganizationRef, PaperRecord, RecordError
+from papertide.catalog.rows import (
+    AUTHOR_COLUMNS,
+    CATEGORY_COLUMNS,
+    INSERT_COLUMNS,
+    PYTHON_VALUES,
+    SQLITE_VALUES,
+    UPDATE_COLUMNS,
+    VERSION_COLUMNS,
+    AsNew,
+    NaiveDatetime,
+    child_rows,
+    computed_ahead,
+    paper_values,
+    record_of,
+)
+from papertide.catalog.sqlite_bulk import insert_rows, next_paper_id
 from papertide.db.schema import (
     daily_entries,
     organizations,
@@ -29,26 +51,6 @@ from papertide.db.schema import (
 )
 
 AUTO_FOLLOW_MAX_AGE = timedelta(days=7)
-_PAPER_COLUMNS = (
-    "title",
-    "abstract",
-    "ai_summary",
-    "ai_summary_model",
-    "primary_category",
-    "published_at",
-    "updated_at",
-    "latest_version",
-    "comments",
-    "journal_ref",
-    "doi",
-    "report_no",
-    "license",
-    "msc_class",
-    "acm_class",
-    "submitter",
-    "code_url",
-    "project_url",
-)
 
 
 @dataclass
@@ -77,37 +79,49 @@ class CatalogWriter:
     auto_follow: frozenset[str] = frozenset()
     now: datetime | None = None
 
-    def write(self, connection: Connection, records: Sequence[PaperRecord]) -> BatchResult:
+    def write(self, connection: Connection, records: Sequence[PaperRecord | AsNew]) -> BatchResult:
+        """Merge and write ``records`` (some perhaps merged ahead as new papers, see AsNew)."""
         now = self.now or datetime.now(UTC)
         result = BatchResult()
-        ids = list(dict.fromkeys(r.arxiv_id for r in records))
+        ids = list(dict.fromkeys(record_of(r).arxiv_id for r in records))
         before = _load_states(connection, ids)
         states: dict[str, PaperState] = dict(before)
+        # Content hash of each paper's current state in ``states``, computed once per merge.
+        hashes = {arxiv_id: state.fields["_hash"] for arxiv_id, state in before.items()}
         listings: dict[str, list[tuple[Listing, str]]] = {}
         orgs: dict[str, OrganizationRef] = {}
-        for record in records:
-            old = states.get(record.arxiv_id)
+        ahead: dict[str, AsNew] = {}  # records merged ahead whose merge is used
+        for item in records:
+            record = record_of(item)
+            arxiv_id = record.arxiv_id
+            old = states.get(arxiv_id)
             if old is None and not record.title:
                 result.errors.append(
-                    RecordError(record.position or record.arxiv_id, "new paper has no title")
+                    RecordError(record.position or arxiv_id, "new paper has no title")
                 )
                 continue
-            merged = merge_record(old, record)
-            states[record.arxiv_id] = merged
+            if old is None and isinstance(item, AsNew):
+                merged, digest = item.state, item.digest
+                ahead[arxiv_id] = item
+            else:
+                merged = merge_record(old, record)
+                digest = merged.content_hash()
+            states[arxiv_id] = merged
             if old is None:
                 result.new += 1
-            elif merged.content_hash() != old.content_hash():
+            elif digest != hashes[arxiv_id]:
                 result.updated += 1
             else:
                 result.unchanged += 1
+            hashes[arxiv_id] = digest
             if record.organization is not None:
                 orgs[record.organization.slug] = record.organization
             listing = record.listing or self._auto_listing(old, merged, now)
             if listing is not None:
                 source = "auto-follow" if record.listing is None else record.source
-                listings.setdefault(record.arxiv_id, []).append((listing, source))
+                listings.setdefault(arxiv_id, []).append((listing, source))
         org_ids = _ensure_organizations(connection, orgs.values(), now)
-        paper_ids = _write_papers(connection, before, states, org_ids, now)
+        paper_ids = _write_papers(connection, before, states, hashes, org_ids, now, ahead)
         result.listings_added = _write_listings(connection, paper_ids, listings, now)
         return result
 
@@ -124,14 +138,22 @@ class CatalogWriter:
         return Listing(day=now.astimezone(self.tz).date())
 
 
-def _chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+_CHUNK = 900  # ids per IN (...) list
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
 def _load_states(connection: Connection, arxiv_ids: Sequence[str]) -> dict[str, PaperState]:
     """Current state of the named papers (absent ones are simply missing), keyed by arXiv id."""
-    states: dict[str, PaperState] = {}
+    if connection.dialect.name == "sqlite":
+        states = sqlite_bulk.load_states(connection, arxiv_ids, _CHUNK)
+        for state in states.values():
+            state.fields["_hash"] = state.content_hash()
+        return states
+    states = {}
     by_pk: dict[int, PaperState] = {}
     for chunk in _chunks(arxiv_ids):
         rows = connection.execute(
@@ -202,113 +224,121 @@ def _ensure_organizations(
     return found
 
 
-def _paper_row(state: PaperState, org_ids: dict[str, int], now: datetime) -> dict[str, Any]:
-    fields = state.fields
-    row = {name: fields.get(name) for name in _PAPER_COLUMNS}
-    row["arxiv_id"] = state.arxiv_id
-    row["abstract"] = row["abstract"] or ""
-    row["authors_text"] = ", ".join(name for name, _ in state.authors)
-    row["author_count"] = len(state.authors)
-    row["withdrawn"] = bool(fields.get("withdrawn"))
-    row["imported_upvotes"] = fields.get("imported_upvotes") or 0
-    slug = fields.get("organization_slug")
-    row["organization_id"] = org_ids.get(slug) if slug else None
-    row["field_sources"] = state.sources
-    row["content_hash"] = state.content_hash()
-    row["modified_at"] = now
-    return row
-
-
 def _write_papers(
     connection: Connection,
     before: dict[str, PaperState],
     states: dict[str, PaperState],
+    hashes: dict[str, str],
     org_ids: dict[str, int],
     now: datetime,
+    ahead: dict[str, AsNew],
 ) -> dict[str, int]:
     """Insert new papers, update changed ones; return arXiv id -> paper pk for the batch."""
-    paper_ids = {arxiv_id: state.fields["_id"] for arxiv_id, state in before.items()}
-    new_rows = []
+    paper_ids: dict[str, int] = {
+        arxiv_id: state.fields["_id"] for arxiv_id, state in before.items()
+    }
+    fresh: list[PaperState] = []
     changed: list[PaperState] = []
     for arxiv_id, state in states.items():
         if arxiv_id not in before:
-            row = _paper_row(state, org_ids, now)
-            row["created_at"] = now
-            row["upvotes"] = row["imported_upvotes"]
-            new_rows.append(row)
-        elif state.content_hash() != before[arxiv_id].fields["_hash"]:
+            fresh.append(state)
+        elif hashes[arxiv_id] != before[arxiv_id].fields["_hash"]:
             changed.append(state)
-    if new_rows:
+    if connection.dialect.name == "sqlite":
+        try:
+            _write_papers_sqlite(
+                connection, fresh, changed, before, hashes, org_ids, now, ahead, paper_ids
+            )
+            return paper_ids
+        except NaiveDatetime:
+            pass  # nothing written yet: Core raises the error users see for these values
+    if fresh:
         # A plain executemany, then one lookup: INSERT .. RETURNING in parameter order makes
         # SQLite run one statement per row.
-        connection.execute(insert(papers), new_rows)
-        for chunk in _chunks([row["arxiv_id"] for row in new_rows]):
+        stamps = (now, now)
+        new = [paper_values(s, hashes[s.arxiv_id], org_ids, PYTHON_VALUES) + stamps for s in fresh]
+        connection.execute(insert(papers), [dict(zip(INSERT_COLUMNS, r, strict=True)) for r in new])
+        for chunk in _chunks([state.arxiv_id for state in fresh]):
             found = connection.execute(
                 select(papers.c.arxiv_id, papers.c.id).where(papers.c.arxiv_id.in_(chunk))
             )
             paper_ids.update({arxiv_id: pk for arxiv_id, pk in found})
     if changed:
-        _update_papers(connection, changed, before, org_ids, now)
-    fresh = [states[row["arxiv_id"]] for row in new_rows]
-    replaced = [s.fields["_id"] for s in changed]
-    _write_children(connection, fresh + changed, paper_ids, replace=replaced)
+        _update_papers(connection, changed, before, hashes, org_ids, now)
+    _delete_children(connection, [s.fields["_id"] for s in changed])
+    authors, categories, versions = child_rows(fresh + changed, paper_ids, PYTHON_VALUES)
+    for table, columns, rows in (
+        (paper_authors, AUTHOR_COLUMNS, authors),
+        (paper_categories, CATEGORY_COLUMNS, categories),
+        (paper_versions, VERSION_COLUMNS, versions),
+    ):
+        if rows:
+            connection.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
     return paper_ids
+
+
+def _write_papers_sqlite(
+    connection: Connection,
+    fresh: list[PaperState],
+    changed: list[PaperState],
+    before: dict[str, PaperState],
+    hashes: dict[str, str],
+    org_ids: dict[str, int],
+    now: datetime,
+    ahead: dict[str, AsNew],
+    paper_ids: dict[str, int],
+) -> None:
+    """The same writes through the DB-API cursor; every row is built before the first write."""
+    values = SQLITE_VALUES
+    stamps = (values.timestamp(now),) * 2
+    first = next_paper_id(connection) if fresh else 0
+    new_ids: dict[str, int] = {}
+    rows = []
+    for pk, state in enumerate(fresh, first):
+        new_ids[state.arxiv_id] = pk
+        found = computed_ahead(ahead, state, values)
+        row = found.row if found is not None else None
+        if row is None:
+            row = paper_values(state, hashes[state.arxiv_id], org_ids, values)
+        rows.append((pk, *row, *stamps))
+    authors, categories, versions = child_rows(fresh + changed, paper_ids | new_ids, values, ahead)
+    paper_ids.update(new_ids)
+    insert_rows(connection, "papers", ("id", *INSERT_COLUMNS), rows)
+    if changed:
+        _update_papers(connection, changed, before, hashes, org_ids, now)
+    _delete_children(connection, [s.fields["_id"] for s in changed])
+    insert_rows(connection, "paper_authors", AUTHOR_COLUMNS, authors)
+    insert_rows(connection, "paper_categories", CATEGORY_COLUMNS, categories)
+    insert_rows(connection, "paper_versions", VERSION_COLUMNS, versions)
 
 
 def _update_papers(
     connection: Connection,
     changed: list[PaperState],
     before: dict[str, PaperState],
+    hashes: dict[str, str],
     org_ids: dict[str, int],
     now: datetime,
 ) -> None:
     rows = []
     for state in changed:
-        row = _paper_row(state, org_ids, now)
-        del row["arxiv_id"]
+        new = paper_values(state, hashes[state.arxiv_id], org_ids, PYTHON_VALUES)
+        row = dict(zip(INSERT_COLUMNS, (*new, now, now), strict=True))
         old_imported = before[state.arxiv_id].fields.get("imported_upvotes") or 0
-        params = {f"v_{name}": value for name, value in row.items()}
+        params = {f"v_{name}": row[name] for name in UPDATE_COLUMNS}
         params["v_upvote_delta"] = row["imported_upvotes"] - old_imported
         params["v_pk"] = state.fields["_id"]
         rows.append(params)
-    columns = [name for name in _paper_row(changed[0], org_ids, now) if name != "arxiv_id"]
-    values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in columns}
+    values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in UPDATE_COLUMNS}
     values["upvotes"] = papers.c.upvotes + bindparam("v_upvote_delta")
     statement = update(papers).where(papers.c.id == bindparam("v_pk")).values(values)
     connection.execute(statement, rows)
 
 
-def _write_children(
-    connection: Connection,
-    states: list[PaperState],
-    paper_ids: dict[str, int],
-    replace: list[int],
-) -> None:
+def _delete_children(connection: Connection, replace: list[int]) -> None:
     for chunk in _chunks(replace):
         for table in (paper_authors, paper_categories, paper_versions):
             connection.execute(delete(table).where(table.c.paper_id.in_(chunk)))
-    authors: list[dict[str, Any]] = []
-    categories: list[dict[str, Any]] = []
-    versions: list[dict[str, Any]] = []
-    for state in states:
-        pk = paper_ids[state.arxiv_id]
-        authors.extend(
-            {"paper_id": pk, "position": i, "name": name, "affiliation": affiliation}
-            for i, (name, affiliation) in enumerate(state.authors)
-        )
-        categories.extend(
-            {"paper_id": pk, "position": i, "category": category}
-            for i, category in enumerate(state.categories)
-        )
-        versions.extend(
-            {"paper_id": pk, "version": n, "submitted_at": at, "size": size}
-            for n, (at, size) in state.versions.items()
-        )
-    for table, rows in ((paper_authors, authors), (paper_categories, categories)):
-        if rows:
-            connection.execute(insert(table), rows)
-    if versions:
-        connection.execute(insert(paper_versions), versions)
 
 
 def _write_listings(

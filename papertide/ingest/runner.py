@@ -4,6 +4,10 @@ Paths are files or directories (walked recursively, hidden files skipped). Each 
 detected from its content unless one is named. Records stream through in batches; each batch is
 one transaction, so a kill leaves whole papers only and a rerun picks up where the data changed.
 A malformed record is reported with its position and skipped; the run goes on.
+
+Files are parsed in a thread of their own (:mod:`papertide.ingest.parse_ahead`), which also
+merges records as new papers ahead of the writer while most of them are; this thread writes.
+Everything the report and the progress display are told happens here, in stream order.
 """
 
 from __future__ import annotations
@@ -11,23 +15,27 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from papertide.catalog.records import PaperRecord, RecordError
+from papertide.catalog.rows import SQLITE_VALUES, AsNew, ValueForm, merge_as_new, record_of
 from papertide.catalog.store import BatchResult, CatalogWriter
-from papertide.db.engine import write_transaction
+from papertide.db.engine import bulk_writer, is_sqlite
 from papertide.errors import InvalidInput
-from papertide.ingest.files import watch_reads
-from papertide.ingest.formats import Format, detect_format, format_named
+from papertide.ingest.formats import detect_format, format_named
+from papertide.ingest.parse_ahead import ParseAhead
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 2000
+# What the writer consumes: records, errors, and report/progress updates to apply in order.
+Item = PaperRecord | AsNew | RecordError | Callable[[], None]
 
 # Exit codes of `papertide ingest` (documented in docs/cli.md).
 EXIT_OK = 0
@@ -104,9 +112,16 @@ class IngestRun:
         files = list(iter_input_files(paths))
         self.progress.start(sum(path.stat().st_size for path, _ in files))
         writer = CatalogWriter(tz=self.tz, auto_follow=self.auto_follow)
+        # Rows computed ahead are in SQLite's stored form; PostgreSQL gets them from Core.
+        ahead = _Lookahead(form=SQLITE_VALUES if is_sqlite(self.engine) else None)
         try:
-            with watch_reads(self.progress.advance):
-                self._write_all(writer, self._records(files, report), report)
+            # Files are parsed (and their records merged as new papers) in a thread of their
+            # own while this one writes.
+            parsing: ParseAhead[PaperRecord | AsNew | RecordError] = ParseAhead(
+                partial(self._items, files, report, ahead), self.progress.advance
+            )
+            with parsing as items:
+                self._write_all(writer, items, report, ahead)
         finally:
             self.progress.stop()
         report.seconds = time.perf_counter() - started
@@ -121,72 +136,98 @@ class IngestRun:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _records(
-        self, files: list[tuple[Path, bool]], report: IngestReport
-    ) -> Iterator[PaperRecord | RecordError]:
+    def _items(
+        self, files: list[tuple[Path, bool]], report: IngestReport, ahead: _Lookahead
+    ) -> Iterator[Item]:
+        """Records and errors of every file, in order, with what the report and the progress
+        display are told between them (as callables: they run in the writing thread)."""
         for path, explicit in files:
-            fmt = self._format_of(path, explicit, report)
-            if fmt is not None:
-                report.files += 1
-                report.formats[fmt.FORMAT] += 1
+            fmt = format_named(self.format_name) if self.format_name else detect_format(path)
+            if fmt is None:
+                if explicit:
+                    yield RecordError(str(path), "unknown format (use --format to name it)")
+                else:
+                    yield partial(report.skipped_files.append, str(path))
+            else:
+                yield partial(_count_file, report, fmt.FORMAT)
                 try:
-                    yield from fmt.parse(path, self.tz)
+                    for item in fmt.parse(path, self.tz):
+                        if ahead.merge and isinstance(item, PaperRecord) and item.title:
+                            yield merge_as_new(item, ahead.form)
+                        else:
+                            yield item
                 except OSError as exc:
                     yield RecordError(str(path), f"cannot read file: {exc.strerror or exc}")
-            self.progress.file_done(path, path.stat().st_size)
-
-    def _format_of(self, path: Path, explicit: bool, report: IngestReport) -> Format | None:
-        if self.format_name:
-            return format_named(self.format_name)
-        fmt = detect_format(path)
-        if fmt is None:
-            if explicit:
-                report.totals.errors.append(
-                    RecordError(str(path), "unknown format (use --format to name it)")
-                )
-            else:
-                report.skipped_files.append(str(path))
-        return fmt
+            yield partial(self.progress.file_done, path, path.stat().st_size)
 
     def _write_all(
         self,
         writer: CatalogWriter,
-        items: Iterator[PaperRecord | RecordError],
+        items: Iterator[Item],
         report: IngestReport,
+        ahead: _Lookahead | None = None,
     ) -> None:
-        batch: list[PaperRecord] = []
-        for item in items:
-            if isinstance(item, RecordError):
-                report.totals.errors.append(item)
-                continue
-            batch.append(item)
-            if len(batch) >= self.batch_size:
-                self._write_batch(writer, batch, report)
-                batch = []
-        if batch:
-            self._write_batch(writer, batch, report)
+        with bulk_writer(self.engine) as connection:
+            batch: list[PaperRecord | AsNew] = []
+            for item in items:
+                if isinstance(item, PaperRecord | AsNew):
+                    batch.append(item)
+                    if len(batch) >= self.batch_size:
+                        self._write_batch(connection, writer, batch, report, ahead)
+                        batch = []
+                elif isinstance(item, RecordError):
+                    report.totals.errors.append(item)
+                else:
+                    item()
+            if batch:
+                self._write_batch(connection, writer, batch, report, ahead)
 
     def _write_batch(
-        self, writer: CatalogWriter, batch: list[PaperRecord], report: IngestReport
+        self,
+        connection: Connection,
+        writer: CatalogWriter,
+        batch: list[PaperRecord | AsNew],
+        report: IngestReport,
+        ahead: _Lookahead | None,
     ) -> None:
         try:
-            result = _write(self.engine, writer, batch)
+            result = _write(connection, writer, batch)
         except (IntegrityError, StatementError) as exc:
             # One record the database refuses must not sink its neighbours: retry one by one.
             log.warning("batch refused (%s); retrying record by record", exc.__class__.__name__)
             result = BatchResult()
-            for record in batch:
+            for item in batch:
                 try:
-                    result.add(_write(self.engine, writer, [record]))
+                    result.add(_write(connection, writer, [item]))
                 except (IntegrityError, StatementError) as single:
+                    record = record_of(item)
                     reason = str(getattr(single, "orig", single)).splitlines()[0]
                     result.errors.append(
                         RecordError(record.position or record.arxiv_id, f"not stored: {reason}")
                     )
         report.totals.add(result)
         self.progress.records(len(batch))
+        if ahead is not None:
+            # Merging ahead pays while most papers are new (an import, not a re-import).
+            ahead.merge = result.new * 2 >= len(batch)
 
 
-def _write(engine: Engine, writer: CatalogWriter, batch: list[PaperRecord]) -> BatchResult:
-    with write_transaction(engine) as connection:
+@dataclass
+class _Lookahead:
+    """Shared by the writing and the parsing thread: whether to merge records ahead."""
+
+    merge: bool = True
+    form: ValueForm | None = None
+
+
+def _count_file(report: IngestReport, format_name: str) -> None:
+    report.files += 1
+    report.formats[format_name] += 1
+
+
+def _write(
+    connection: Connection, writer: CatalogWriter, batch: list[PaperRecord | AsNew]
+) -> BatchResult:
+    """One batch in one write transaction: committed whole, or rolled back on any error."""
+    with connection.begin():
         return writer.write(connection, batch)
