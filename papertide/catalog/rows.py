@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from papertide.catalog.merge import PaperState, merge_record
+from papertide.catalog.merge import SCALAR_FIELDS, PaperState, merge_record
 from papertide.catalog.records import PaperRecord
 
 
@@ -89,25 +89,12 @@ class SqliteValues:
 PYTHON_VALUES = PythonValues()
 SQLITE_VALUES = SqliteValues()
 
-PAPER_COLUMNS = (
-    "title",
-    "abstract",
-    "ai_summary",
-    "ai_summary_model",
-    "primary_category",
-    "published_at",
-    "updated_at",
-    "latest_version",
-    "comments",
-    "journal_ref",
-    "doi",
-    "report_no",
-    "license",
-    "msc_class",
-    "acm_class",
-    "submitter",
-    "code_url",
-    "project_url",
+# The paper columns a record sets directly: the merge's scalar fields but those the writer
+# derives (organization id from the slug, withdrawn as a boolean, the upvote totals).
+PAPER_COLUMNS = tuple(
+    name
+    for name in SCALAR_FIELDS
+    if name not in {"organization_slug", "withdrawn", "imported_upvotes"}
 )
 
 
