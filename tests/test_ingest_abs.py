@@ -20,7 +20,8 @@ import pytest
 
 from papertide.catalog.records import Author, PaperRecord, RecordError, Version
 from papertide.ingest import abs as abs_format
-from papertide.ingest.abs import parse_arxiv_date, split_authors, submitter_name, tex_to_unicode
+from papertide.ingest.abs import parse_arxiv_date
+from papertide.ingest.arxiv_names import split_authors, submitter_name, tex_to_unicode
 from papertide.ingest.files import read_head
 
 ROOT = Path(__file__).parent / "fixtures" / "abs"

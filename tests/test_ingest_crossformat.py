@@ -31,6 +31,7 @@ import pytest
 from papertide.catalog.records import PaperRecord
 from papertide.ingest import abs as abs_format
 from papertide.ingest import kaggle
+from papertide.ingest.arxiv_names import split_authors
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE = FIXTURES / "kaggle" / "arxiv-metadata-oai-snapshot.json"
@@ -154,7 +155,7 @@ def test_authors_parsed_and_authors_line_agree() -> None:
     for line in SAMPLE.read_bytes().splitlines():
         data = orjson.loads(line)
         parsed = [kaggle._author(entry) for entry in data["authors_parsed"]]
-        split = abs_format.split_authors(data["authors"])
+        split = split_authors(data["authors"])
         assert [a.name for a in parsed] == [a.name for a in split], data["id"]
         if parsed != split:
             lost.add(data["id"])

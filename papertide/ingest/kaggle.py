@@ -41,15 +41,13 @@ import orjson
 from papertide.catalog.ids import parse_arxiv_id
 from papertide.catalog.records import Author, PaperRecord, RecordError, Version
 from papertide.errors import InvalidInput
-from papertide.ingest.abs import (
+from papertide.ingest.abs import clean_doi, parse_arxiv_date, version_summary
+from papertide.ingest.arxiv_names import (
     clean_affiliation,
-    clean_doi,
     clean_name,
     clean_text,
-    parse_arxiv_date,
     split_authors,
     submitter_name,
-    version_summary,
 )
 from papertide.ingest.files import open_binary
 
