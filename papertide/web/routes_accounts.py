@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Engine
 
 from papertide.accounts import resets, sessions, tokens, users
 from papertide.accounts.ratelimit import Limit, enforce
@@ -21,7 +20,7 @@ from papertide.web.auth import (
     set_session_cookie,
     viewer_of,
 )
-from papertide.web.deps import AppSettings, DbConnection
+from papertide.web.deps import AppSettings, DbConnection, engine_of, safe_next
 from papertide.web.rendering import render
 
 router = APIRouter()
@@ -34,27 +33,15 @@ FormText = Annotated[str, Form()]
 CsrfField = Annotated[str, Form(alias="csrf_token")]
 
 
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
 def _ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def safe_next(target: str | None) -> str:
-    """Only local paths: never an open redirect to another site."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return "/"
-    return target
 
 
 def _start_session(request: Request, user: users.User, target: str) -> Response:
     """Log ``user`` in with a brand-new session (no fixation) and go to ``target``."""
     old = viewer_of(request).session_id
     now = datetime.now(UTC)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         if old:
             sessions.revoke_session(connection, old, now)
         raw = sessions.create_session(
@@ -85,10 +72,10 @@ def signup(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     check_csrf(request, csrf_token)
-    enforce(_engine(request), [(f"signup:ip:{_ip(request)}", SIGNUP_PER_IP)])
+    enforce(engine_of(request), [(f"signup:ip:{_ip(request)}", SIGNUP_PER_IP)])
     context = {"title": "Sign up", "next": safe_next(next), "username": username, "email": email}
     try:
-        with write_transaction(_engine(request)) as connection:
+        with write_transaction(engine_of(request)) as connection:
             user = users.create_user(connection, username, email, password)
     except (InvalidInput, Conflict) as exc:
         return render(request, "signup.html", {**context, "error": exc.message}, exc.status)
@@ -111,13 +98,13 @@ def login(
     check_csrf(request, csrf_token)
     account = login.strip().lower()[:320]
     enforce(
-        _engine(request),
+        engine_of(request),
         [
             (f"login:ip:{_ip(request)}", LOGIN_PER_IP),
             (f"login:account:{account}", LOGIN_PER_ACCOUNT),
         ],
     )
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         user = users.authenticate(connection, login, password)
     if user is None or not user.active:
         message = (
@@ -133,7 +120,7 @@ def logout(request: Request, csrf_token: CsrfField) -> Response:
     check_csrf(request, csrf_token)
     raw = viewer_of(request).session_id
     if raw:
-        with write_transaction(_engine(request)) as connection:
+        with write_transaction(engine_of(request)) as connection:
             sessions.revoke_session(connection, raw)
     response = RedirectResponse("/", status_code=303)
     clear_session_cookie(response)
@@ -159,8 +146,8 @@ def change_password(
     csrf_token: CsrfField,
 ) -> Response:
     check_csrf(request, csrf_token)
-    enforce(_engine(request), [(f"login:account:{user.username.lower()}", LOGIN_PER_ACCOUNT)])
-    with write_transaction(_engine(request)) as connection:
+    enforce(engine_of(request), [(f"login:account:{user.username.lower()}", LOGIN_PER_ACCOUNT)])
+    with write_transaction(engine_of(request)) as connection:
         if users.authenticate(connection, user.username, current_password) is None:
             raise InvalidInput("the current password is wrong")
         users.set_password(connection, user, new_password)
@@ -173,7 +160,7 @@ def create_token(
     request: Request, user: LoggedInUser, name: FormText, csrf_token: CsrfField
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         token, raw = tokens.create_token(connection, user, name)
         listed = tokens.list_tokens(connection, user)
     context = {
@@ -191,7 +178,7 @@ def revoke_token(
     request: Request, token_id: int, user: LoggedInUser, csrf_token: CsrfField
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         tokens.revoke_token(connection, user, token_id)
     return RedirectResponse("/settings?done=token-revoked", status_code=303)
 
@@ -206,8 +193,8 @@ def reset_request(
     request: Request, settings: AppSettings, email: FormText, csrf_token: CsrfField
 ) -> Response:
     check_csrf(request, csrf_token)
-    enforce(_engine(request), [(f"reset:ip:{_ip(request)}", RESET_PER_IP)])
-    with write_transaction(_engine(request)) as connection:
+    enforce(engine_of(request), [(f"reset:ip:{_ip(request)}", RESET_PER_IP)])
+    with write_transaction(engine_of(request)) as connection:
         started = resets.start_reset(connection, email)
     if started is not None:
         user, raw = started
@@ -235,7 +222,7 @@ def reset_password(
 ) -> Response:
     check_csrf(request, csrf_token)
     try:
-        with write_transaction(_engine(request)) as connection:
+        with write_transaction(engine_of(request)) as connection:
             user = resets.finish_reset(connection, token, new_password)
     except InvalidInput as exc:
         context = {"title": "Choose a new password", "token": token, "error": exc.message}

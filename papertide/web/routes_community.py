@@ -8,11 +8,9 @@ application/json`` and gets JSON back, so counts change in place.
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import Engine
 
 from papertide.accounts.ratelimit import enforce
 from papertide.community import comments, profiles, votes
@@ -20,10 +18,9 @@ from papertide.db.engine import write_transaction
 from papertide.errors import InvalidInput
 from papertide.moderation import profile_extra
 from papertide.web.auth import LoggedInUser, check_csrf, viewer_of
-from papertide.web.deps import AppSettings, DbConnection
+from papertide.web.deps import AppSettings, DbConnection, back_to, engine_of
 from papertide.web.errors import wants_json
 from papertide.web.rendering import paper_url, render
-from papertide.web.routes_accounts import safe_next
 
 router = APIRouter()
 
@@ -31,23 +28,10 @@ CsrfField = Annotated[str, Form(alias="csrf_token")]
 BodyField = Annotated[str, Form()]
 
 
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def _back(request: Request, fallback: str) -> str:
-    """The local page the form was on (from the Referer), else ``fallback``."""
-    parts = urlsplit(request.headers.get("referer", ""))
-    if not parts.path or (parts.netloc and parts.netloc != request.url.netloc):
-        return fallback
-    return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
-
-
 def _vote_response(request: Request, state: votes.VoteState) -> Response:
     if wants_json(request):
         return JSONResponse({"upvotes": state.upvotes, "voted": state.voted})
-    return RedirectResponse(_back(request, paper_url(state.arxiv_id)), status_code=303)
+    return RedirectResponse(back_to(request, paper_url(state.arxiv_id)), status_code=303)
 
 
 @router.post("/papers/{arxiv_id:path}/vote")
@@ -55,7 +39,7 @@ def vote(
     request: Request, arxiv_id: str, user: LoggedInUser, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         state = votes.upvote(connection, user, arxiv_id)
     return _vote_response(request, state)
 
@@ -65,7 +49,7 @@ def unvote(
     request: Request, arxiv_id: str, user: LoggedInUser, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         state = votes.unvote(connection, user, arxiv_id)
     return _vote_response(request, state)
 
@@ -110,8 +94,8 @@ def post_comment(
 ) -> Response:
     check_csrf(request, csrf_token)
     parent = _parent_id(parent_id)
-    enforce(_engine(request), [(f"comment:user:{user.id}", comments.POST_LIMIT)])
-    with write_transaction(_engine(request)) as connection:
+    enforce(engine_of(request), [(f"comment:user:{user.id}", comments.POST_LIMIT)])
+    with write_transaction(engine_of(request)) as connection:
         comment = comments.post_comment(connection, user, arxiv_id, body, parent)
     return _comment_response(request, comment, 201)
 
@@ -126,7 +110,7 @@ def edit_comment(
     body: BodyField = "",
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         comment = comments.edit_comment(
             connection, user, comment_id, body, settings.comment_edit_minutes
         )
@@ -138,7 +122,7 @@ def delete_comment(
     request: Request, comment_id: int, user: LoggedInUser, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         comment = comments.delete_comment(connection, user, comment_id)
     return _comment_response(request, comment)
 

@@ -8,20 +8,17 @@ Non-moderators get 403; objects that do not exist 404.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Engine
 
 from papertide import audit, claims, moderation, submissions
 from papertide.cards import page_count
 from papertide.db.engine import write_transaction
 from papertide.errors import NotFound
 from papertide.web.auth import Admin, Moderator, check_csrf
-from papertide.web.deps import AppSettings, DbConnection
+from papertide.web.deps import AppSettings, DbConnection, back_to, engine_of
 from papertide.web.rendering import render
-from papertide.web.routes_accounts import safe_next
 
 router = APIRouter()
 
@@ -31,18 +28,9 @@ TextField = Annotated[str, Form()]
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")]
 
 
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
 def _back(request: Request) -> RedirectResponse:
-    """303 to the local page the form was on (from the Referer), else the moderation queue."""
-    parts = urlsplit(request.headers.get("referer", ""))
-    target = "/moderation"
-    if parts.path and (not parts.netloc or parts.netloc == request.url.netloc):
-        target = safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
-    return RedirectResponse(target, status_code=303)
+    """303 to the local page the form was on, else the moderation queue."""
+    return RedirectResponse(back_to(request, "/moderation"), status_code=303)
 
 
 @router.get("/moderation")
@@ -64,7 +52,7 @@ def hide_paper(
     reason: TextField = "",
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         moderation.hide_paper(connection, user, arxiv_id, reason)
     return _back(request)
 
@@ -74,7 +62,7 @@ def unhide_paper(
     request: Request, user: Moderator, csrf_token: CsrfField = "", arxiv_id: TextField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         moderation.unhide_paper(connection, user, arxiv_id)
     return _back(request)
 
@@ -84,7 +72,7 @@ def suspend_user(
     request: Request, username: str, user: Moderator, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         moderation.suspend_user(connection, user, username, suspend=True)
     return _back(request)
 
@@ -94,7 +82,7 @@ def unsuspend_user(
     request: Request, username: str, user: Moderator, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         moderation.suspend_user(connection, user, username, suspend=False)
     return _back(request)
 
@@ -110,7 +98,7 @@ def decide_submission(
 ) -> Response:
     check_csrf(request, csrf_token)
     approve = _decision(decision)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         submissions.decide_submission(connection, settings, user, entry_id, approve)
     return _back(request)
 
@@ -121,7 +109,7 @@ def decide_claim(
 ) -> Response:
     check_csrf(request, csrf_token)
     approve = _decision(decision)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         claims.decide_claim(connection, user, claim_id, approve)
     return _back(request)
 

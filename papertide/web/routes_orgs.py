@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Engine
 
 from papertide import organizations
 from papertide.cards import page_count
@@ -14,7 +13,7 @@ from papertide.community.votes import voted_paper_ids
 from papertide.db.engine import write_transaction
 from papertide.errors import NotFound
 from papertide.web.auth import Admin, LoggedInUser, check_csrf, viewer_of
-from papertide.web.deps import AppSettings, DbConnection
+from papertide.web.deps import AppSettings, DbConnection, engine_of
 from papertide.web.rendering import render
 
 router = APIRouter()
@@ -22,11 +21,6 @@ router = APIRouter()
 CsrfField = Annotated[str, Form(alias="csrf_token")]
 TextField = Annotated[str, Form()]
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")]
-
-
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
 
 
 def org_url(slug: str) -> str:
@@ -53,7 +47,7 @@ def create_organization(
     description: TextField = "",
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         made = organizations.create_organization(connection, user, slug, name, description)
     return RedirectResponse(org_url(made.slug), status_code=303)
 
@@ -98,7 +92,7 @@ def set_member(
     role: TextField = "member",
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         org = organizations.organization_by_slug(connection, slug)
         organizations.set_member(connection, user, org, username, role)
     return RedirectResponse(org_url(org.slug) + "#members", status_code=303)
@@ -109,7 +103,7 @@ def remove_member(
     request: Request, slug: str, username: str, user: LoggedInUser, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         org = organizations.organization_by_slug(connection, slug)
         organizations.remove_member(connection, user, org, username)
     return RedirectResponse(org_url(org.slug) + "#members", status_code=303)
@@ -125,7 +119,7 @@ def edit_organization(
     description: TextField = "",
 ) -> Response:
     check_csrf(request, csrf_token)
-    with write_transaction(_engine(request)) as connection:
+    with write_transaction(engine_of(request)) as connection:
         org = organizations.organization_by_slug(connection, slug)
         organizations.update_profile(connection, user, org, name, description)
     return RedirectResponse(org_url(org.slug), status_code=303)

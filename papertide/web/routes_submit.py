@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from papertide import claims, organizations, submissions
 from papertide.accounts.ratelimit import Limit, enforce
@@ -23,7 +23,7 @@ from papertide.config import Settings
 from papertide.db.engine import write_transaction
 from papertide.errors import PapertideError, RateLimited
 from papertide.web.auth import LoggedInUser, check_csrf
-from papertide.web.deps import AppSettings, DbConnection
+from papertide.web.deps import AppSettings, DbConnection, engine_of
 from papertide.web.rendering import paper_url, render
 
 router = APIRouter()
@@ -33,11 +33,6 @@ SUBMIT_ATTEMPTS = Limit(20, 3600, "submission attempts")
 CLAIM_ATTEMPTS = Limit(20, 3600, "authorship claims")
 CsrfField = Annotated[str, Form(alias="csrf_token")]
 TextField = Annotated[str, Form()]
-
-
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
 
 
 def _transport(request: Request) -> httpx.BaseTransport | None:
@@ -84,7 +79,7 @@ def submit(
     organization: TextField = "",
 ) -> Response:
     check_csrf(request, csrf_token)
-    engine = _engine(request)
+    engine = engine_of(request)
     enforce(engine, [(f"submit:user:{user.id}", SUBMIT_ATTEMPTS)])
     try:
         result = submissions.submit_paper(
@@ -117,7 +112,7 @@ def claim(
     position: Annotated[int, Form(ge=0, le=100_000)] = 0,
 ) -> Response:
     check_csrf(request, csrf_token)
-    enforce(_engine(request), [(f"claim:user:{user.id}", CLAIM_ATTEMPTS)])
-    with write_transaction(_engine(request)) as connection:
+    enforce(engine_of(request), [(f"claim:user:{user.id}", CLAIM_ATTEMPTS)])
+    with write_transaction(engine_of(request)) as connection:
         made = claims.claim_author(connection, user, arxiv_id, position)
     return RedirectResponse(paper_url(made.arxiv_id) + "#claims", status_code=303)
