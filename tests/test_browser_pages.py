@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, live_server, needs_chromium
+from browser import live_server, needs_chromium
 from factories import listed, make_record, write_records
 from sqlalchemy import Engine
 
@@ -48,24 +48,6 @@ def site(engine: Engine, settings: Settings) -> Iterator[str]:
     )
     with live_server(settings) as url:
         yield url
-
-
-@pytest.fixture
-def page(request: pytest.FixtureRequest) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        dialogs: list[str] = []
-        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.dialogs = dialogs  # type: ignore[attr-defined]
-        yield page
-        failed = getattr(request.node, "rep_call", None)
-        if failed is not None and failed.failed:
-            SCREENSHOTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
-        browser.close()
 
 
 def test_math_is_typeset_and_prices_stay_text(site: str, page) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import browser
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, live_server, needs_chromium
+from browser import live_server, needs_chromium
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from test_moderation import PASSWORD, make_user
@@ -32,21 +32,6 @@ def site(engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(browser, "create_app", app_with_replay)
     with live_server(settings) as url:
         yield url
-
-
-@pytest.fixture
-def page(request: pytest.FixtureRequest) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = chromium.new_page()
-        yield page
-        failed = getattr(request.node, "rep_call", None)
-        if failed is not None and failed.failed:
-            SCREENSHOTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
-        chromium.close()
 
 
 def test_log_in_submit_by_url_and_find_it_on_todays_list(site: str, page) -> None:  # type: ignore[no-untyped-def]
