@@ -8,9 +8,14 @@ PYTEST_ARGS ?= -n 2
 
 .PHONY: run test lint docs bench clean
 
+# torch first, pinned to the CPU build: asked for through sentence-transformers with no torch
+# installed, pip would download a CUDA build of several GB.
+TORCH ?= torch==2.13.0
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
@@ -39,4 +44,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) papertide.db papertide.db-wal papertide.db-shm
+	rm -rf $(VENV) papertide.db papertide.db-wal papertide.db-shm papertide.db.search

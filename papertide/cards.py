@@ -17,7 +17,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, select
+from markupsafe import Markup
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, null, select
 
 from papertide.catalog.ids import parse_arxiv_id
 from papertide.db.schema import (
@@ -65,9 +66,13 @@ class PaperCard:
     organization_slug: str | None
     code_url: str | None
     project_url: str | None
-    listed_on: date
+    listed_on: date | None  # None: on no list (search results)
     position: int | None  # 0-based order on that day's list as the source gave it
     reason: str | None = None  # trending only: why it ranks where it does
+    # Search results: title and excerpt with the matched words marked (escaped HTML).
+    title_html: Markup | None = None
+    excerpt_html: Markup | None = None
+    reason_kind: str = "trending"  # "match": why a search put it first
 
 
 class CardPage(NamedTuple):
@@ -261,6 +266,35 @@ def fetch_cards(connection: Connection, statement: Select[Any]) -> list[PaperCar
         )
         for row in rows
     ]
+
+
+def cards_for_ids(connection: Connection, ids: list[int]) -> list[PaperCard]:
+    """Cards of visible papers, in the order of ``ids`` (search results, similar papers);
+    ``listed_on`` is the latest day the paper was on a list, if any."""
+    if not ids:
+        return []
+    last_listed = (
+        select(func.max(daily_entries.c.day))
+        .where(daily_entries.c.paper_id == papers.c.id, visible_entry())
+        .scalar_subquery()
+    )
+    statement = (
+        select(
+            *[c for c in card_select().selected_columns if c.name not in ("listed_on", "position")],
+            last_listed.label("listed_on"),
+            null().label("position"),
+        )
+        .select_from(
+            papers.outerjoin(organizations, organizations.c.id == papers.c.organization_id)
+        )
+        .where(papers.c.id.in_(ids), papers.c.hidden_at.is_(None))
+    )
+    cards = fetch_cards(connection, statement)
+    rank = {paper_id: n for n, paper_id in enumerate(ids)}
+    order = dict(
+        connection.execute(select(papers.c.arxiv_id, papers.c.id).where(papers.c.id.in_(ids))).all()
+    )
+    return sorted(cards, key=lambda card: rank[order[card.arxiv_id]])
 
 
 def paper_page(connection: Connection, arxiv_id: str, *, include_hidden: bool = False) -> PaperPage:

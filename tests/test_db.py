@@ -6,10 +6,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from factories import make_record, rows, write_records
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from papertide.db.engine import make_engine, write_transaction
-from papertide.db.fulltext import match_paper_ids
+from papertide.db.engine import make_engine
 from papertide.db.migrate import (
     downgrade,
     migrate,
@@ -48,30 +47,6 @@ def test_downgrade_then_upgrade_round_trips(engine: Engine) -> None:
     assert status.current is None
     assert migrate(engine).up_to_date
     assert rows(engine, "SELECT count(*) FROM papers")[0][0] == 0
-
-
-def test_fulltext_index_follows_insert_update_delete(engine: Engine) -> None:
-    write_records(
-        engine,
-        make_record("2505.00001", title="Sparse attention for long context"),
-        make_record("2505.00002", title="Diffusion language models", abstract="Denoising text."),
-    )
-    with engine.connect() as connection:
-        ids = dict(connection.execute(text("SELECT arxiv_id, id FROM papers")).all())
-        assert match_paper_ids(connection, "attention") == [ids["2505.00001"]]
-        assert match_paper_ids(connection, "denoising") == [ids["2505.00002"]]
-        assert sorted(match_paper_ids(connection, "Lovelace")) == sorted(ids.values())
-    write_records(
-        engine,
-        make_record("2505.00001", version=2, title="Linear recurrences for long context"),
-    )
-    with engine.connect() as connection:
-        assert match_paper_ids(connection, "attention") == []
-        assert match_paper_ids(connection, "recurrences") == [ids["2505.00001"]]
-    with write_transaction(engine) as connection:
-        connection.execute(text("DELETE FROM papers WHERE arxiv_id = '2505.00002'"))
-    with engine.connect() as connection:
-        assert match_paper_ids(connection, "denoising") == []
 
 
 def test_sqlite_pragmas(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from papertide.accounts.sessions import CookieSigner, site_secret
 from papertide.config import Settings
 from papertide.db.engine import make_engine, write_transaction
 from papertide.db.migrate import require_current_schema
+from papertide.search.service import service_for
 from papertide.web import (
     routes_accounts,
     routes_community,
@@ -22,6 +23,7 @@ from papertide.web import (
     routes_moderation,
     routes_orgs,
     routes_papers,
+    routes_search,
     routes_submit,
 )
 from papertide.web.auth import ViewerMiddleware
@@ -91,9 +93,16 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
             engine.dispose()
             raise
 
+    search = service_for(engine, settings)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Served for real (not a bare TestClient): keep the search indexes in step and embed
+        # new papers in the background; semantic search switches on as vectors arrive.
+        search.embedder()  # starts loading the model
+        search.start_background()
         yield
+        search.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -107,6 +116,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
         secret = site_secret(connection, settings.secret_key)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.search = search
     app.state.secret = secret
     app.state.signer = CookieSigner(secret)
     app.state.templates = make_environment(settings)
@@ -118,6 +128,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.include_router(routes_submit.router)
     app.include_router(routes_orgs.router)
     app.include_router(routes_moderation.router)
+    app.include_router(routes_search.router)
     app.include_router(routes_papers.router)  # last: /papers/{arxiv_id:path} catches the rest
     install_error_handlers(app)
     app.add_middleware(ViewerMiddleware)

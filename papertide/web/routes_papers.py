@@ -7,6 +7,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from papertide import claims, daily
 from papertide.community.paper_view import paper_community
+from papertide.search.results import similar_cards
 from papertide.web.auth import viewer_of
 from papertide.web.deps import AppSettings, DbConnection
 from papertide.web.rendering import paper_url, render
@@ -27,6 +28,15 @@ def paper(
     community = paper_community(
         connection, viewer_of(request).user, page.arxiv_id, settings.comment_edit_minutes
     )
-    context = {"title": page.title, "paper": page, "community": community}
+    similar, mode = similar_cards(
+        request.app.state.search, connection, page.arxiv_id, 8, include_hidden=moderator
+    )
+    context = {
+        "title": page.title,
+        "paper": page,
+        "community": community,
+        "similar": similar,
+        "similar_mode": mode.value,
+    }
     context["claims"] = claims.paper_claims(connection, page.arxiv_id, viewer)  # _paper_claims
     return render(request, "paper.html", context)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from papertide.db.fulltext import create_fulltext, drop_fulltext
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -141,6 +139,75 @@ def upgrade() -> None:
     )
     op.create_index("ix_trending_rank", "trending", ["rank"])
     create_fulltext(op.get_bind())
+
+
+# The full-text index as this revision made it (FTS5 on SQLite, a generated tsvector on
+# PostgreSQL), frozen here: migration 0004 replaces the SQLite part with tantivy beside the file.
+SQLITE_DDL = (
+    """
+    CREATE VIRTUAL TABLE papers_fts USING fts5(
+        title, abstract, authors_text,
+        content='papers', content_rowid='id',
+        tokenize='porter unicode61 remove_diacritics 2'
+    )
+    """,
+    """
+    CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN
+        INSERT INTO papers_fts(rowid, title, abstract, authors_text)
+        VALUES (new.id, new.title, new.abstract, new.authors_text);
+    END
+    """,
+    """
+    CREATE TRIGGER papers_fts_delete AFTER DELETE ON papers BEGIN
+        INSERT INTO papers_fts(papers_fts, rowid, title, abstract, authors_text)
+        VALUES ('delete', old.id, old.title, old.abstract, old.authors_text);
+    END
+    """,
+    """
+    CREATE TRIGGER papers_fts_update AFTER UPDATE OF title, abstract, authors_text ON papers
+    BEGIN
+        INSERT INTO papers_fts(papers_fts, rowid, title, abstract, authors_text)
+        VALUES ('delete', old.id, old.title, old.abstract, old.authors_text);
+        INSERT INTO papers_fts(rowid, title, abstract, authors_text)
+        VALUES (new.id, new.title, new.abstract, new.authors_text);
+    END
+    """,
+)
+
+SQLITE_DROP = (
+    "DROP TRIGGER IF EXISTS papers_fts_update",
+    "DROP TRIGGER IF EXISTS papers_fts_delete",
+    "DROP TRIGGER IF EXISTS papers_fts_insert",
+    "DROP TABLE IF EXISTS papers_fts",
+)
+
+POSTGRES_DDL = (
+    """
+    ALTER TABLE papers ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('english', coalesce(title, '')), 'A') ||
+        setweight(to_tsvector('english', coalesce(abstract, '')), 'B') ||
+        setweight(to_tsvector('english', coalesce(authors_text, '')), 'C')
+    ) STORED
+    """,
+    "CREATE INDEX ix_papers_search_vector ON papers USING gin (search_vector)",
+)
+
+POSTGRES_DROP = (
+    "DROP INDEX IF EXISTS ix_papers_search_vector",
+    "ALTER TABLE papers DROP COLUMN IF EXISTS search_vector",
+)
+
+
+def create_fulltext(connection: sa.Connection) -> None:
+    ddl = SQLITE_DDL if connection.dialect.name == "sqlite" else POSTGRES_DDL
+    for statement in ddl:
+        connection.exec_driver_sql(statement)
+
+
+def drop_fulltext(connection: sa.Connection) -> None:
+    ddl = SQLITE_DROP if connection.dialect.name == "sqlite" else POSTGRES_DROP
+    for statement in ddl:
+        connection.exec_driver_sql(statement)
 
 
 def _paper_fk(table: str) -> sa.ForeignKeyConstraint:

@@ -1,0 +1,273 @@
+"""Search: the ``/search`` page, the HF-shaped ``/api/papers/search`` and similar papers."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from markupsafe import Markup
+from sqlalchemy import Connection, func, select
+
+from papertide.cards import PaperCard, page_count
+from papertide.db.schema import comments, paper_authors, papers
+from papertide.errors import InvalidInput, NotFound
+from papertide.search.filters import SearchFilters, Sort
+from papertide.search.results import ResultPage, search_cards, similar_cards
+from papertide.search.service import MAX_RESULTS, Mode, SearchRequest, SearchService
+from papertide.web.deps import DbConnection
+from papertide.web.params import parse_day
+from papertide.web.rendering import render
+from papertide.web.routes_lists import Pager, _voted
+
+router = APIRouter()
+PAGE_SIZE = 20
+HF_MAX_QUERY = 250
+
+
+def search_service(request: Request) -> SearchService:
+    service: SearchService = request.app.state.search
+    return service
+
+
+def _day_or_none(value: str, name: str) -> date | None:
+    if not value.strip():
+        return None
+    try:
+        return parse_day(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{name}: {exc}") from None
+
+
+def _categories(values: list[str]) -> tuple[str, ...]:
+    from papertide.search.query import parse_query
+
+    found: list[str] = []
+    for value in values:
+        for part in value.replace(",", " ").split():
+            found.extend(parse_query(f"cat:{part}").categories)
+    return tuple(found)
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(
+    request: Request,
+    connection: DbConnection,
+    q: Annotated[str, Query(max_length=1000)] = "",
+    date_from: Annotated[str, Query(alias="from")] = "",
+    date_to: Annotated[str, Query(alias="to")] = "",
+    cat: Annotated[list[str] | None, Query()] = None,
+    org: str = "",
+    code: bool = False,
+    listed: bool = False,
+    sort: str = "relevance",
+    mode: str = "hybrid",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> HTMLResponse:
+    filters = SearchFilters(
+        date_from=_day_or_none(date_from, "from"),
+        date_to=_day_or_none(date_to, "to"),
+        categories=_categories(cat or []),
+        organization=org.strip() or None,
+        has_code=code,
+        on_list=listed,
+    )
+    order = Sort.parse(sort)
+    search_mode = Mode.parse(mode)
+    form = {
+        "q": q,
+        "from": date_from,
+        "to": date_to,
+        "cat": " ".join(cat or []),
+        "org": org,
+        "code": code,
+        "listed": listed,
+        "sort": order.value,
+        "mode": search_mode.value,
+    }
+    context: dict[str, Any] = {"section": "search", "title": "Search", "form": form}
+    if not q.strip() and not filters.active:
+        return render(request, "search.html", {**context, "result": None})
+    result = search_cards(
+        search_service(request),
+        connection,
+        SearchRequest(q, filters, order, page, PAGE_SIZE, search_mode),
+    )
+    total = result.outcome.total
+    pages = page_count(total, PAGE_SIZE)
+    if page > pages:
+        raise NotFound(f"page {page} of the results does not exist: there are {pages}")
+    base = {k: v for k, v in form.items() if v not in ("", False, "relevance", "hybrid")}
+
+    def page_url(n: int) -> str:
+        return "/search?" + urlencode({**base, "page": n}, doseq=True)
+
+    pager = Pager(
+        page=page,
+        pages=pages,
+        previous=page_url(page - 1) if page > 1 else None,
+        next=page_url(page + 1) if page < pages else None,
+    )
+    context.update(
+        title=f"{q.strip() or 'Filtered papers'} · Search",
+        result=result,
+        cards=result.cards,
+        voted=_voted(request, connection, result.cards),
+        start=(page - 1) * PAGE_SIZE,
+        pager=pager,
+        capped=order is Sort.RELEVANCE and total >= MAX_RESULTS,
+    )
+    return render(request, "search.html", context)
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def _segments(marked: Markup) -> list[dict[str, str]]:
+    """HF's highlightedTitle / highlightedSummary: text and highlight runs, unescaped."""
+    parts = re.split(r"<mark>(.*?)</mark>", str(marked), flags=re.DOTALL)
+    return [
+        {"type": "highlight" if n % 2 else "text", "text": html.unescape(part)}
+        for n, part in enumerate(parts)
+        if part
+    ]
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime(value.year, value.month, value.day, tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    )
+
+
+def _authors(connection: Connection, arxiv_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {a: [] for a in arxiv_ids}
+    rows = connection.execute(
+        select(papers.c.arxiv_id, paper_authors.c.name, paper_authors.c.position)
+        .join(paper_authors, paper_authors.c.paper_id == papers.c.id)
+        .where(papers.c.arxiv_id.in_(arxiv_ids))
+        .order_by(papers.c.arxiv_id, paper_authors.c.position)
+    )
+    for arxiv_id, name, position in rows:
+        found[arxiv_id].append({"_id": f"{arxiv_id}#{position}", "name": name, "hidden": False})
+    return found
+
+
+def _comment_counts(connection: Connection, arxiv_ids: list[str]) -> dict[str, int]:
+    rows = connection.execute(
+        select(papers.c.arxiv_id, func.count(comments.c.id))
+        .join(comments, comments.c.paper_id == papers.c.id)
+        .where(papers.c.arxiv_id.in_(arxiv_ids), comments.c.deleted_at.is_(None))
+        .group_by(papers.c.arxiv_id)
+    )
+    return dict(rows.all())
+
+
+def _card_json(
+    card: PaperCard, summary: str, authors: list[dict[str, Any]], comments_n: int, voted: bool
+) -> dict[str, Any]:
+    paper = {
+        "id": card.arxiv_id,
+        "authors": authors,
+        "publishedAt": _iso(card.published_at),
+        "title": card.title,
+        "summary": summary,
+        "upvotes": card.upvotes,
+        "discussionId": card.arxiv_id,
+        "githubRepo": card.code_url,
+        "projectPage": card.project_url,
+    }
+    item: dict[str, Any] = {
+        "paper": {k: v for k, v in paper.items() if v is not None},
+        "publishedAt": _iso(card.listed_on) or _iso(card.published_at),
+        "title": card.title,
+        "summary": summary,
+        "numComments": comments_n,
+        "upvoted": voted,
+        "isAuthorParticipating": False,
+        "highlightedTitle": _segments(card.title_html or Markup.escape(card.title)),
+        "highlightedSummary": _segments(card.excerpt_html or Markup.escape(card.excerpt)),
+    }
+    if card.organization_slug:
+        item["organization"] = {
+            "name": card.organization_slug,
+            "fullname": card.organization_name,
+        }
+    return item
+
+
+def cards_json(
+    request: Request, connection: Connection, cards: list[PaperCard], abstracts: dict[str, str]
+) -> list[dict[str, Any]]:
+    ids = [c.arxiv_id for c in cards]
+    authors = _authors(connection, ids)
+    counts = _comment_counts(connection, ids)
+    voted = _voted(request, connection, cards)
+    return [
+        _card_json(
+            c,
+            abstracts.get(c.arxiv_id, c.excerpt),
+            authors[c.arxiv_id],
+            counts.get(c.arxiv_id, 0),
+            c.arxiv_id in voted,
+        )
+        for c in cards
+    ]
+
+
+@router.get("/api/papers/search")
+def api_search(
+    request: Request,
+    connection: DbConnection,
+    q: Annotated[str, Query(description="Words, a phrase in quotes, an arXiv id or a title.")],
+    limit: Annotated[int, Query(ge=1, le=120)] = 50,
+) -> JSONResponse:
+    """HF-compatible search: the hybrid ranking, as ``HfApi.list_papers(query=...)`` reads it."""
+    if len(q) > HF_MAX_QUERY:
+        raise InvalidInput(f"q is {len(q)} characters long; the limit is {HF_MAX_QUERY}")
+    if not q.strip():
+        raise InvalidInput("q is empty: give words, a phrase, an arXiv id or a title")
+    result: ResultPage = search_cards(
+        search_service(request), connection, SearchRequest(q, page_size=min(limit, 100))
+    )
+    if limit > 100 and result.outcome.total > 100:
+        more = search_cards(
+            search_service(request), connection, SearchRequest(q, page=2, page_size=100)
+        )
+        result = ResultPage(
+            result.outcome,
+            (result.cards + more.cards)[:limit],
+            {**result.abstracts, **more.abstracts},
+        )
+    return JSONResponse(cards_json(request, connection, result.cards, result.abstracts))
+
+
+@router.get("/api/papers/{arxiv_id:path}/similar")
+def api_similar(
+    request: Request,
+    connection: DbConnection,
+    arxiv_id: str,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> JSONResponse:
+    """The papers closest in meaning to one paper (cosine of their embeddings)."""
+    from papertide.catalog.ids import parse_arxiv_id
+
+    canonical = parse_arxiv_id(arxiv_id).id
+    cards, mode = similar_cards(search_service(request), connection, canonical, limit)
+    abstracts = dict(
+        connection.execute(
+            select(papers.c.arxiv_id, papers.c.abstract).where(
+                papers.c.arxiv_id.in_([c.arxiv_id for c in cards])
+            )
+        ).all()
+    )
+    response = JSONResponse(cards_json(request, connection, cards, abstracts))
+    response.headers["X-Papertide-Similarity"] = "embedding" if mode is Mode.VECTOR else "keyword"
+    return response
