@@ -371,3 +371,56 @@ def test_keyword_index_of_another_database_is_rebuilt(
     fresh = SearchService(engine, settings)
     assert fresh.search(ask("quantum", mode=Mode.KEYWORD)).ids == []
     assert fresh.keyword is not None and fresh.keyword.count() == 11
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+def test_embed_killed_midway_resumes_without_duplicates(db_url: str, engine: Engine) -> None:
+    """kill -9 during `papertide embed`, then run it again: every paper ends with one vector."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    words = [
+        "graph",
+        "learning",
+        "model",
+        "data",
+        "network",
+        "attention",
+        "language",
+        "vision",
+        "robot",
+        "protein",
+    ]
+    write_records(
+        engine,
+        *[
+            make_record(
+                f"2504.{n:05d}",
+                title=f"Paper {n} on {words[n % 10]} and {words[n * 7 % 10]}",
+                abstract=" ".join(words[(n + i) % 10] for i in range(60)),
+            )
+            for n in range(1, 601)
+        ],
+    )
+    env = {**os.environ, "PAPERTIDE_DATABASE_URL": db_url}
+    command = [sys.executable, "-m", "papertide", "embed", "--quiet"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while rows(engine, "SELECT count(*) FROM paper_embeddings")[0][0] == 0:
+        assert process.poll() is None, "embed finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (partial,) = rows(engine, "SELECT count(*) FROM paper_embeddings")[0]
+    assert 0 < partial < 600
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert f"embedded {600 - partial:,} papers" in rerun.stdout
+    assert rows(engine, "SELECT count(*), count(DISTINCT paper_id) FROM paper_embeddings")[0] == (
+        600,
+        600,
+    )

@@ -1,0 +1,5 @@
+"""`python -m papertide` runs the `papertide` command."""
+
+from papertide.cli import main
+
+main()
