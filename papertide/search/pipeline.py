@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, and_, exists, func, select
+from sqlalchemy import ColumnElement, Engine, and_, exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -40,7 +40,8 @@ class EmbedReport:
         return self.embedded / self.seconds if self.seconds > 0 else 0.0
 
 
-def _missing(model: str):  # type: ignore[no-untyped-def]
+def _missing(model: str) -> ColumnElement[bool]:
+    """Papers without a vector of ``model``."""
     return ~exists(
         select(1).where(
             and_(paper_embeddings.c.paper_id == papers.c.id, paper_embeddings.c.model == model)

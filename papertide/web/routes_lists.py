@@ -39,7 +39,7 @@ class Pager:
 @router.get("/", response_class=HTMLResponse)
 def front_page(request: Request, connection: DbConnection, settings: AppSettings) -> HTMLResponse:
     view = daily.day_view(connection, daily.today(settings), fallback=True)
-    return _render_day(request, view, _voted(request, connection, view.cards))
+    return _render_day(request, view, voted_on(request, connection, view.cards))
 
 
 @router.get("/papers", include_in_schema=False)
@@ -58,10 +58,10 @@ def date_picker(date: str = "") -> RedirectResponse:
 @router.get("/papers/date/{day}", response_class=HTMLResponse)
 def day_page(day: str, request: Request, connection: DbConnection) -> HTMLResponse:
     view = daily.day_view(connection, parse_day(day))
-    return _render_day(request, view, _voted(request, connection, view.cards))
+    return _render_day(request, view, voted_on(request, connection, view.cards))
 
 
-def _voted(request: Request, connection: DbConnection, cards: list[PaperCard]) -> set[str]:
+def voted_on(request: Request, connection: DbConnection, cards: list[PaperCard]) -> set[str]:
     """The arXiv ids of the cards the viewer has upvoted (their buttons show pressed)."""
     return voted_paper_ids(connection, viewer_of(request).user, [c.arxiv_id for c in cards])
 
@@ -135,7 +135,7 @@ def week_page(
         "next": Link(week_url(after), week_label(after)),
         "nav_label": "Weeks",
         "empty": f"No papers in week {week_label(first)}.",
-        "voted": _voted(request, connection, result.cards),
+        "voted": voted_on(request, connection, result.cards),
     }
     return _render_period(request, result, page, settings.page_size, context)
 
@@ -162,7 +162,7 @@ def month_page(
         "next": Link(month_url(after), f"{after:%B %Y}"),
         "nav_label": "Months",
         "empty": f"No papers in {first:%B %Y}.",
-        "voted": _voted(request, connection, result.cards),
+        "voted": voted_on(request, connection, result.cards),
     }
     return _render_period(request, result, page, settings.page_size, context)
 
@@ -185,7 +185,7 @@ def trending_page(
         "next": None,
         "nav_label": "",
         "empty": "Nothing is trending yet.",
-        "voted": _voted(request, connection, result.cards),
+        "voted": voted_on(request, connection, result.cards),
     }
     return _render_period(request, result, page, settings.page_size, context)
 

@@ -14,15 +14,17 @@ from markupsafe import Markup
 from sqlalchemy import Connection, func, select
 
 from papertide.cards import PaperCard, page_count
+from papertide.catalog.ids import parse_arxiv_id
 from papertide.db.schema import comments, paper_authors, papers
 from papertide.errors import InvalidInput, NotFound
 from papertide.search.filters import SearchFilters, Sort
+from papertide.search.query import parse_query
 from papertide.search.results import ResultPage, search_cards, similar_cards
 from papertide.search.service import MAX_RESULTS, Mode, SearchRequest, SearchService
 from papertide.web.deps import DbConnection
 from papertide.web.params import parse_day
 from papertide.web.rendering import render
-from papertide.web.routes_lists import Pager, _voted
+from papertide.web.routes_lists import Pager, voted_on
 
 router = APIRouter()
 PAGE_SIZE = 20
@@ -44,8 +46,7 @@ def _day_or_none(value: str, name: str) -> date | None:
 
 
 def _categories(values: list[str]) -> tuple[str, ...]:
-    from papertide.search.query import parse_query
-
+    """The category filter field: categories separated by spaces or commas."""
     found: list[str] = []
     for value in values:
         for part in value.replace(",", " ").split():
@@ -116,7 +117,7 @@ def search_page(
         title=f"{q.strip() or 'Filtered papers'} · Search",
         result=result,
         cards=result.cards,
-        voted=_voted(request, connection, result.cards),
+        voted=voted_on(request, connection, result.cards),
         start=(page - 1) * PAGE_SIZE,
         pager=pager,
         capped=order is Sort.RELEVANCE and total >= MAX_RESULTS,
@@ -209,7 +210,7 @@ def cards_json(
     ids = [c.arxiv_id for c in cards]
     authors = _authors(connection, ids)
     counts = _comment_counts(connection, ids)
-    voted = _voted(request, connection, cards)
+    voted = voted_on(request, connection, cards)
     return [
         _card_json(
             c,
@@ -257,8 +258,6 @@ def api_similar(
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> JSONResponse:
     """The papers closest in meaning to one paper (cosine of their embeddings)."""
-    from papertide.catalog.ids import parse_arxiv_id
-
     canonical = parse_arxiv_id(arxiv_id).id
     cards, mode = similar_cards(search_service(request), connection, canonical, limit)
     abstracts = dict(
