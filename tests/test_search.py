@@ -13,11 +13,13 @@ from sqlalchemy import Engine, text
 from papertide.catalog.records import Author, OrganizationRef, Version
 from papertide.config import Settings
 from papertide.db.engine import write_transaction
+from papertide.demo_load import load_demo
 from papertide.errors import InvalidInput
-from papertide.search.embedder import Embedder
+from papertide.search.embedder import Embedder, document_text
 from papertide.search.filters import SearchFilters, Sort
 from papertide.search.pipeline import embed_missing, missing_count
 from papertide.search.service import Mode, SearchRequest, SearchService, shared_embedder
+from papertide.search.vectors import paper_vector
 
 # Twelve papers on distinct topics; words chosen so some queries match by meaning only.
 CORPUS = {
@@ -424,3 +426,24 @@ def test_embed_killed_midway_resumes_without_duplicates(db_url: str, engine: Eng
         600,
         600,
     )
+
+
+@pytest.mark.slow
+def test_demo_loads_with_its_shipped_vectors(settings: Settings, engine: Engine) -> None:
+    """`papertide demo` stores the shipped embeddings: semantic search works at once, and the
+    shipped vectors are the model's (a fresh embedding of a demo paper agrees with its vector)."""
+    message = load_demo(settings, progress=False)
+    assert "11021 papers" in message and "11021 embeddings" in message
+    embedder = shared_embedder("all-MiniLM-L6-v2", "auto", 0)
+    assert missing_count(engine, embedder.name) == 0
+    paper_id, title, abstract = rows(
+        engine, "SELECT id, title, abstract FROM papers ORDER BY id DESC LIMIT 1"
+    )[0]
+    fresh = embedder.encode_documents([document_text(title, abstract)])[0]
+    with engine.connect() as connection:
+        shipped = paper_vector(connection, paper_id, embedder.name)
+    assert shipped is not None and float(fresh @ shipped) > 0.99
+    service = SearchService(engine, settings.replace(embed_in_background=False))
+    outcome = service.search(ask("diffusion language models"))
+    assert outcome.mode is Mode.HYBRID and outcome.notice is None
+    assert "already has" in load_demo(settings, progress=False)  # once only
