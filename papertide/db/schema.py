@@ -412,3 +412,68 @@ author_claims = Table(
     Index("ix_author_claims_user_id", "user_id"),
     Index("ix_author_claims_status", "status"),
 )
+
+# --- personal feeds (migration 0005) ---------------------------------------------------------
+
+folders = Table(
+    "folders",
+    metadata,
+    # A user's named collection of saved papers; public ones can be followed by others.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("slug", String(80), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("public", Boolean, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("user_id", "slug"),
+)
+
+saved_papers = Table(
+    "saved_papers",
+    metadata,
+    Column("folder_id", Integer, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("saved_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("folder_id", "paper_id"),
+    Index("ix_saved_papers_user_id", "user_id", "paper_id"),
+)
+
+folder_follows = Table(
+    "folder_follows",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("folder_id", Integer, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("user_id", "folder_id"),
+    Index("ix_folder_follows_folder_id", "folder_id"),
+)
+
+# "dismissed" (not interested: a negative for the feed, never shown again) and "seen" (opened,
+# or delivered by a digest or feed: never recommended again), one row per user, paper and kind.
+paper_marks = Table(
+    "paper_marks",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("via", String(16), nullable=False),  # web | digest | feed | api
+    Column("at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("user_id", "paper_id", "kind"),
+)
+
+interests = Table(
+    "interests",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    # ["diffusion language models", ...]: free-text topics, embedded for the cold start.
+    Column("topics", JSON, nullable=False),
+    # {"include": {"keywords": [...], "categories": [...], "authors": [...],
+    #  "organizations": [...]}, "exclude": {...}}: hard filters.
+    Column("rules", JSON, nullable=False),
+    Column("threshold", Float, nullable=False, server_default="0"),
+    Column("trending_weight", Float, nullable=False, server_default="0.3"),
+    Column("window_days", Integer, nullable=False, server_default="7"),
+    Column("onboarded_at", UTCDateTime()),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

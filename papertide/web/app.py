@@ -15,6 +15,7 @@ from papertide.accounts.sessions import CookieSigner, site_secret
 from papertide.config import Settings
 from papertide.db.engine import make_engine, write_transaction
 from papertide.db.migrate import require_current_schema
+from papertide.personal.feed import CandidateCache
 from papertide.search.service import service_for
 from papertide.web import (
     routes_accounts,
@@ -23,6 +24,7 @@ from papertide.web import (
     routes_moderation,
     routes_orgs,
     routes_papers,
+    routes_personal,
     routes_search,
     routes_submit,
 )
@@ -117,6 +119,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.search = search
+    app.state.feed_cache = CandidateCache()
     app.state.secret = secret
     app.state.signer = CookieSigner(secret)
     app.state.templates = make_environment(settings)
@@ -129,6 +132,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.include_router(routes_orgs.router)
     app.include_router(routes_moderation.router)
     app.include_router(routes_search.router)
+    app.include_router(routes_personal.router)
     app.include_router(routes_papers.router)  # last: /papers/{arxiv_id:path} catches the rest
     install_error_handlers(app)
     app.add_middleware(ViewerMiddleware)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 
 from papertide import claims, daily
+from papertide.accounts.users import User
 from papertide.community.paper_view import paper_community
+from papertide.db.engine import write_transaction
+from papertide.db.schema import papers
+from papertide.personal import marks
 from papertide.search.results import similar_cards
 from papertide.web.auth import viewer_of
-from papertide.web.deps import AppSettings, DbConnection
+from papertide.web.deps import AppSettings, DbConnection, engine_of
 from papertide.web.rendering import paper_url, render
 
 router = APIRouter()
@@ -28,6 +33,8 @@ def paper(
     community = paper_community(
         connection, viewer_of(request).user, page.arxiv_id, settings.comment_edit_minutes
     )
+    if viewer is not None:
+        _mark_seen(request, connection, viewer, page.arxiv_id)
     similar, mode = similar_cards(
         request.app.state.search, connection, page.arxiv_id, 8, include_hidden=moderator
     )
@@ -40,3 +47,13 @@ def paper(
     }
     context["claims"] = claims.paper_claims(connection, page.arxiv_id, viewer)  # _paper_claims
     return render(request, "paper.html", context)
+
+
+def _mark_seen(request: Request, connection: DbConnection, viewer: User, arxiv_id: str) -> None:
+    """Opening a paper's page marks it seen: the feed and digests will not recommend it again.
+    A read first, so a page seen before costs no write."""
+    paper_id = connection.execute(select(papers.c.id).where(papers.c.arxiv_id == arxiv_id)).scalar()
+    if paper_id is None or paper_id in marks.marked_ids(connection, viewer.id, marks.Mark.SEEN):
+        return
+    with write_transaction(engine_of(request)) as writer:
+        marks.mark(writer, viewer, [paper_id], marks.Mark.SEEN, "web")

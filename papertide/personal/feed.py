@@ -1,0 +1,385 @@
+"""The "for you" feed: new papers of a window, ranked for one user, each with its reason.
+
+The model, in the open (all similarities are cosines of all-MiniLM-L6-v2 embeddings):
+
+* **positives** are the papers the user upvoted or saved (the latest :data:`MAX_POSITIVES`),
+  **negatives** the papers they marked "not interested", **topics** the free-text topics they
+  gave (embedded as queries).
+* ``like(p) = 0.7 * max_j cos(p, positive_j) + 0.3 * cos(p, mean of positives)``: the nearest
+  positive explains the paper ("close to <your paper>"), the centroid smooths over several.
+* ``topic(p) = max_k cos(p, topic_k) + TOPIC_OFFSET``: a short phrase sits further from an
+  abstract than another abstract does, so topic similarities are lifted to the same scale.
+* ``personal(p) = max(like, topic) - NEGATIVE_WEIGHT * max(0, max_j cos(p, negative_j) -
+  NEGATIVE_FLOOR)``: being close to a dismissed paper costs, unrelated dismissals do not.
+* ``trending(p) = log(1 + upvotes) / log(1 + max upvotes in the window)``, 0 to 1.
+* ``score = (1 - w) * personal + w * trending`` with the user's trending weight ``w``.
+* Papers below the user's **threshold** on ``personal`` are left out; include/exclude **rules**
+  are hard filters (:mod:`papertide.personal.interests`); dismissed and **seen** papers never
+  come back. With no positives and no topics yet (cold start), the feed is the window's
+  trending order, and the page asks for topics.
+
+Speed: the window's candidates (ids, vectors, facts for the rules, upvotes) are read once and
+cached per process for :data:`CACHE_S`; a request then costs the user's own rows and one small
+matrix product.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, func, or_, select
+
+from papertide.cards import EntryStatus
+from papertide.db.schema import (
+    daily_entries,
+    organizations,
+    paper_categories,
+    paper_embeddings,
+    papers,
+    saved_papers,
+    votes,
+)
+from papertide.personal.interests import Interests, PaperFacts, load_interests
+from papertide.personal.marks import Mark, marked_ids
+from papertide.search.embedder import Embedder
+
+Matrix = npt.NDArray[np.float32]
+
+MAX_POSITIVES = 200
+TOPIC_OFFSET = 0.15
+NEGATIVE_WEIGHT = 0.5
+NEGATIVE_FLOOR = 0.3
+CACHE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The window's papers that have a vector, as arrays."""
+
+    ids: npt.NDArray[np.int64]
+    matrix: Matrix  # (n, dim), rows normalised
+    facts: list[PaperFacts]
+    upvotes: npt.NDArray[np.float32]
+    titles: list[str]
+
+    @property
+    def trending(self) -> npt.NDArray[np.float32]:
+        top = float(self.upvotes.max()) if len(self.upvotes) else 0.0
+        if top <= 0:
+            return np.zeros(len(self.upvotes), dtype=np.float32)
+        return (np.log1p(self.upvotes) / math.log1p(top)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Profile:
+    positive_ids: list[int]
+    positive_titles: list[str]
+    positives: Matrix  # (p, dim)
+    negatives: Matrix  # (n, dim)
+    topics: tuple[str, ...]
+    topic_matrix: Matrix  # (t, dim)
+
+    @property
+    def cold(self) -> bool:
+        return len(self.positive_ids) == 0 and not self.topics
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    paper_id: int
+    score: float
+    personal: float
+    trending: float
+    reason: str
+
+
+def window_start(now: datetime, days: int) -> datetime:
+    return now - timedelta(days=days)
+
+
+def load_candidates(connection: Connection, model: str, since: datetime) -> Candidates:
+    """Visible papers published or listed since ``since`` that have a ``model`` vector."""
+    listed = (
+        select(daily_entries.c.paper_id)
+        .where(
+            daily_entries.c.day >= since.date(),
+            daily_entries.c.status == EntryStatus.PUBLISHED.value,
+        )
+        .scalar_subquery()
+    )
+    rows = connection.execute(
+        select(
+            papers.c.id,
+            papers.c.title,
+            papers.c.abstract,
+            papers.c.authors_text,
+            papers.c.upvotes,
+            organizations.c.slug,
+            organizations.c.name,
+            paper_embeddings.c.vector,
+        )
+        .join(paper_embeddings, paper_embeddings.c.paper_id == papers.c.id)
+        .outerjoin(organizations, organizations.c.id == papers.c.organization_id)
+        .where(
+            paper_embeddings.c.model == model,
+            papers.c.hidden_at.is_(None),
+            or_(papers.c.published_at >= since, papers.c.id.in_(listed)),
+        )
+    ).all()
+    ids = [r.id for r in rows]
+    categories: dict[int, set[str]] = {i: set() for i in ids}
+    for paper_id, category in connection.execute(
+        select(paper_categories.c.paper_id, paper_categories.c.category).where(
+            paper_categories.c.paper_id.in_(ids)
+        )
+    ):
+        categories[paper_id].add(category)
+    dim = len(rows[0].vector) if rows else 0
+    return Candidates(
+        ids=np.asarray(ids, dtype=np.int64),
+        matrix=np.vstack([r.vector for r in rows]).astype(np.float32)
+        if rows
+        else np.zeros((0, dim), dtype=np.float32),
+        facts=[
+            PaperFacts(
+                text=f"{r.title}\n{r.abstract}".lower(),
+                categories=frozenset(categories[r.id]),
+                authors=(r.authors_text or "").lower(),
+                organizations=frozenset(x.lower() for x in (r.slug, r.name) if x),
+            )
+            for r in rows
+        ],
+        upvotes=np.asarray([r.upvotes for r in rows], dtype=np.float32),
+        titles=[r.title for r in rows],
+    )
+
+
+class CandidateCache:
+    """The window's candidates per (model, window, day), shared by a process's requests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: dict[tuple[str, int], tuple[float, Candidates]] = {}
+
+    def get(self, connection: Connection, model: str, days: int, now: datetime) -> Candidates:
+        key = (model, days)
+        with self._lock:
+            hit = self._found.get(key)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_S:
+            return hit[1]
+        found = load_candidates(connection, model, window_start(now, days))
+        with self._lock:
+            self._found[key] = (time.monotonic(), found)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._found.clear()
+
+
+def load_profile(
+    connection: Connection, user_id: int, embedder: Embedder, interests: Interests
+) -> Profile:
+    """The user's positives (upvotes and saves), negatives (dismissals) and topic vectors."""
+    liked = (
+        select(votes.c.paper_id.label("paper_id"), votes.c.created_at.label("at"))
+        .where(votes.c.user_id == user_id)
+        .union_all(
+            select(saved_papers.c.paper_id, saved_papers.c.saved_at).where(
+                saved_papers.c.user_id == user_id
+            )
+        )
+        .subquery()
+    )
+    newest = (
+        select(liked.c.paper_id, func.max(liked.c.at).label("at"))
+        .group_by(liked.c.paper_id)
+        .order_by(func.max(liked.c.at).desc())
+        .limit(MAX_POSITIVES)
+        .subquery()
+    )
+    positive_rows = connection.execute(
+        select(papers.c.id, papers.c.title, paper_embeddings.c.vector)
+        .join(newest, newest.c.paper_id == papers.c.id)
+        .join(paper_embeddings, paper_embeddings.c.paper_id == papers.c.id)
+        .where(paper_embeddings.c.model == embedder.name)
+        .order_by(newest.c.at.desc())
+    ).all()
+    dismissed = marked_ids(connection, user_id, Mark.DISMISSED)
+    negative_rows = (
+        connection.execute(
+            select(paper_embeddings.c.vector).where(
+                paper_embeddings.c.model == embedder.name,
+                paper_embeddings.c.paper_id.in_(sorted(dismissed)[-MAX_POSITIVES:]),
+            )
+        )
+        .scalars()
+        .all()
+        if dismissed
+        else []
+    )
+    dim = embedder.dim
+    return Profile(
+        positive_ids=[r.id for r in positive_rows],
+        positive_titles=[r.title for r in positive_rows],
+        positives=_stack([r.vector for r in positive_rows], dim),
+        negatives=_stack(list(negative_rows), dim),
+        topics=interests.topics,
+        topic_matrix=_stack([topic_vector(embedder, t) for t in interests.topics], dim),
+    )
+
+
+_TOPICS: dict[tuple[str, str], Matrix] = {}
+
+
+def topic_vector(embedder: Embedder, topic: str) -> Matrix:
+    """A topic's embedding (cached per process: users share topics)."""
+    key = (embedder.name, topic.lower())
+    found = _TOPICS.get(key)
+    if found is None:
+        found = embedder.encode_query(topic)
+        if len(_TOPICS) > 10_000:
+            _TOPICS.clear()
+        _TOPICS[key] = found
+    return found
+
+
+def _stack(vectors: list[Matrix], dim: int) -> Matrix:
+    if not vectors:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.vstack(vectors).astype(np.float32)
+
+
+def rank(
+    profile: Profile,
+    candidates: Candidates,
+    interests: Interests,
+    exclude: set[int],
+) -> list[FeedItem]:
+    """Score, filter and order the candidates for one user (see the module docstring)."""
+    n = len(candidates.ids)
+    if n == 0:
+        return []
+    keep = np.asarray(
+        [
+            int(paper_id) not in exclude and interests.passes(facts)
+            for paper_id, facts in zip(candidates.ids.tolist(), candidates.facts, strict=True)
+        ],
+        dtype=bool,
+    )
+    like = np.full(n, -1.0, dtype=np.float32)
+    nearest = np.full(n, -1, dtype=np.int64)
+    if len(profile.positive_ids):
+        sims = candidates.matrix @ profile.positives.T
+        nearest = sims.argmax(axis=1)
+        centroid = profile.positives.mean(axis=0)
+        centroid /= max(float(np.linalg.norm(centroid)), 1e-9)
+        like = 0.7 * sims.max(axis=1) + 0.3 * (candidates.matrix @ centroid)
+    topic = np.full(n, -1.0, dtype=np.float32)
+    best_topic = np.full(n, -1, dtype=np.int64)
+    if len(profile.topics):
+        topic_sims = candidates.matrix @ profile.topic_matrix.T
+        best_topic = topic_sims.argmax(axis=1)
+        topic = topic_sims.max(axis=1) + TOPIC_OFFSET
+    personal = np.maximum(like, topic)
+    if len(profile.negatives):
+        closest_negative = (candidates.matrix @ profile.negatives.T).max(axis=1)
+        personal -= NEGATIVE_WEIGHT * np.maximum(0.0, closest_negative - NEGATIVE_FLOOR)
+    trending = candidates.trending
+    weight = interests.trending_weight
+    if profile.cold:
+        personal = np.zeros(n, dtype=np.float32)
+        weight = 1.0
+    else:
+        keep &= personal >= interests.threshold
+    score = (1 - weight) * personal + weight * trending
+    order = np.argsort(-score, kind="stable")
+    items = []
+    for i in order.tolist():
+        if not keep[i]:
+            continue
+        reason = _reason(
+            profile,
+            candidates,
+            i,
+            personal=float(personal[i]),
+            like=float(like[i]),
+            topic=float(topic[i]),
+            trending_part=weight * float(trending[i]),
+            personal_part=(1 - weight) * float(personal[i]),
+            nearest=int(nearest[i]),
+            best_topic=int(best_topic[i]),
+        )
+        items.append(
+            FeedItem(
+                int(candidates.ids[i]),
+                float(score[i]),
+                float(personal[i]),
+                float(trending[i]),
+                reason,
+            )
+        )
+    return items
+
+
+def _reason(
+    profile: Profile,
+    candidates: Candidates,
+    i: int,
+    *,
+    personal: float,
+    like: float,
+    topic: float,
+    trending_part: float,
+    personal_part: float,
+    nearest: int,
+    best_topic: int,
+) -> str:
+    upvotes = int(candidates.upvotes[i])
+    if profile.cold or trending_part > personal_part:
+        return f"Trending: {upvotes} upvote{'s' if upvotes != 1 else ''}"
+    if like >= topic and nearest >= 0:
+        return f"Close to “{profile.positive_titles[nearest]}”, which you liked"
+    return f"Matches your topic “{profile.topics[best_topic]}”"
+
+
+def window_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    items: list[FeedItem]  # this page
+    total: int
+    interests: Interests
+    cold: bool  # no positives and no topics: trending order, ask for interests
+
+
+def for_you(
+    connection: Connection,
+    user_id: int,
+    embedder: Embedder,
+    cache: CandidateCache,
+    *,
+    page: int = 1,
+    page_size: int = 20,
+    now: datetime | None = None,
+) -> FeedPage:
+    """One page of the user's feed. Papers they dismissed, saw, saved or upvoted are left out."""
+    interests = load_interests(connection, user_id)
+    profile = load_profile(connection, user_id, embedder, interests)
+    candidates = cache.get(connection, embedder.name, interests.window_days, now or window_now())
+    exclude = (
+        marked_ids(connection, user_id, Mark.DISMISSED)
+        | marked_ids(connection, user_id, Mark.SEEN)
+        | set(profile.positive_ids)
+    )
+    items = rank(profile, candidates, interests, exclude)
+    start = (page - 1) * page_size
+    return FeedPage(items[start : start + page_size], len(items), interests, profile.cold)
