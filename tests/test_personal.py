@@ -283,7 +283,7 @@ def test_for_you_page_onboarding_and_dismiss(app: FastAPI, engine: Engine) -> No
 
 
 def test_personal_pages_need_a_login_and_csrf(app: FastAPI, engine: Engine) -> None:
-    anonymous, csrf = client_as(app, engine, None)
+    anonymous, _csrf = client_as(app, engine, None)
     assert anonymous.get("/for-you").status_code in (303, 401)
     assert anonymous.get("/api/me/feed").status_code == 401
     user = add_user(engine, "dave")
