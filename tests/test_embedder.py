@@ -7,10 +7,10 @@ sentence-transformers); the precision test loads a float32 copy beside it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy
-import orjson
 import pytest
 
 from papertide.errors import ConfigError
@@ -37,7 +37,7 @@ QUERIES = {
 def _papers() -> dict[str, tuple[str, str]]:
     papers = {}
     for line in SAMPLE.read_bytes().splitlines():
-        record = orjson.loads(line)
+        record = json.loads(line)
         papers[record["id"]] = (record["title"], record["abstract"])
     return papers
 

@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from factories import make_record, write_records
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from people import SECRET, add_user, client_as
 from sqlalchemy import Engine
 
+from papertide.accounts.tokens import create_token
 from papertide.accounts.users import User
 from papertide.catalog.records import Author, Version
 from papertide.config import Settings
@@ -315,3 +317,29 @@ def test_folder_page_visibility(app: FastAPI, engine: Engine, alice: User) -> No
     assert other.get(f"/users/alice/folders/{slug}").status_code == 404
     owner.post(f"/users/alice/folders/{slug}/publish", data={"csrf_token": csrf})
     assert other.get(f"/users/alice/folders/{slug}").status_code == 200
+
+
+def test_followed_folders_feed_their_papers_with_the_reason(
+    engine: Engine, alice: User, embedder: Embedder
+) -> None:
+    bob = add_user(engine, "bob")
+    with write_transaction(engine) as connection:
+        slug = saves.create_folder(connection, bob, "Quantum picks", public=True)
+        saves.save_paper(connection, bob, "2511.00006", slug)
+        saves.follow(connection, alice, "bob", slug)
+    set_interests(engine, alice, topics=["protein folding"])
+    page = feed(engine, alice, embedder)
+    found = ids(page, engine)
+    item = page.items[found.index("2511.00006")]
+    assert item.reason == "In “Quantum picks” by bob, which you follow"
+    assert found.index("2511.00006") < found.index("2511.00005")
+
+
+def test_feed_api_accepts_an_api_token(app: FastAPI, engine: Engine, alice: User) -> None:
+    with write_transaction(engine) as connection:
+        _row, token = create_token(connection, alice, "feed script")
+    client = TestClient(app)
+    answer = client.get("/api/me/feed", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and answer.json()["coldStart"] is True
+    bad = client.get("/api/me/feed", headers={"Authorization": "Bearer pt_nope"})
+    assert bad.status_code == 401

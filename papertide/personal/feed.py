@@ -13,6 +13,8 @@ The model, in the open (all similarities are cosines of all-MiniLM-L6-v2 embeddi
   NEGATIVE_FLOOR)``: being close to a dismissed paper costs, unrelated dismissals do not.
 * ``trending(p) = log(1 + upvotes) / log(1 + max upvotes in the window)``, 0 to 1.
 * ``score = (1 - w) * personal + w * trending`` with the user's trending weight ``w``.
+* Papers in public folders the user **follows** score at least :data:`FOLLOWED_SCORE`, with
+  the folder as their reason.
 * Papers below the user's **threshold** on ``personal`` are left out; include/exclude **rules**
   are hard filters (:mod:`papertide.personal.interests`); dismissed and **seen** papers never
   come back. With no positives and no topics yet (cold start), the feed is the window's
@@ -38,11 +40,14 @@ from sqlalchemy import Connection, func, or_, select
 from papertide.cards import EntryStatus
 from papertide.db.schema import (
     daily_entries,
+    folder_follows,
+    folders,
     organizations,
     paper_categories,
     paper_embeddings,
     papers,
     saved_papers,
+    users,
     votes,
 )
 from papertide.personal.interests import Interests, PaperFacts, load_interests
@@ -55,6 +60,7 @@ MAX_POSITIVES = 200
 TOPIC_OFFSET = 0.15
 NEGATIVE_WEIGHT = 0.5
 NEGATIVE_FLOOR = 0.3
+FOLLOWED_SCORE = 0.8
 CACHE_S = 60.0
 
 
@@ -261,8 +267,11 @@ def rank(
     candidates: Candidates,
     interests: Interests,
     exclude: set[int],
+    followed: dict[int, str] | None = None,
 ) -> list[FeedItem]:
-    """Score, filter and order the candidates for one user (see the module docstring)."""
+    """Score, filter and order the candidates for one user (see the module docstring).
+    ``followed``: papers in folders the user follows (id -> "folder by owner"); their
+    personal score is at least :data:`FOLLOWED_SCORE`."""
     n = len(candidates.ids)
     if n == 0:
         return []
@@ -291,12 +300,16 @@ def rank(
     if len(profile.negatives):
         closest_negative = (candidates.matrix @ profile.negatives.T).max(axis=1)
         personal -= NEGATIVE_WEIGHT * np.maximum(0.0, closest_negative - NEGATIVE_FLOOR)
+    in_followed = np.zeros(n, dtype=bool)
+    if followed:
+        in_followed = np.asarray([int(i) in followed for i in candidates.ids.tolist()], dtype=bool)
     trending = candidates.trending
     weight = interests.trending_weight
-    if profile.cold:
+    if profile.cold and not in_followed.any():
         personal = np.zeros(n, dtype=np.float32)
         weight = 1.0
     else:
+        personal = np.where(in_followed, np.maximum(personal, FOLLOWED_SCORE), personal)
         keep &= personal >= interests.threshold
     score = (1 - weight) * personal + weight * trending
     order = np.argsort(-score, kind="stable")
@@ -304,18 +317,21 @@ def rank(
     for i in order.tolist():
         if not keep[i]:
             continue
-        reason = _reason(
-            profile,
-            candidates,
-            i,
-            personal=float(personal[i]),
-            like=float(like[i]),
-            topic=float(topic[i]),
-            trending_part=weight * float(trending[i]),
-            personal_part=(1 - weight) * float(personal[i]),
-            nearest=int(nearest[i]),
-            best_topic=int(best_topic[i]),
-        )
+        if in_followed[i] and personal[i] <= FOLLOWED_SCORE and followed is not None:
+            reason = f"In {followed[int(candidates.ids[i])]}, which you follow"
+        else:
+            reason = _reason(
+                profile,
+                candidates,
+                i,
+                personal=float(personal[i]),
+                like=float(like[i]),
+                topic=float(topic[i]),
+                trending_part=weight * float(trending[i]),
+                personal_part=(1 - weight) * float(personal[i]),
+                nearest=int(nearest[i]),
+                best_topic=int(best_topic[i]),
+            )
         items.append(
             FeedItem(
                 int(candidates.ids[i]),
@@ -353,6 +369,18 @@ def window_now() -> datetime:
     return datetime.now(UTC)
 
 
+def followed_papers(connection: Connection, user_id: int) -> dict[int, str]:
+    """Papers in the public folders ``user_id`` follows: id -> "Name by owner"."""
+    rows = connection.execute(
+        select(saved_papers.c.paper_id, folders.c.name, users.c.username)
+        .join(folders, folders.c.id == saved_papers.c.folder_id)
+        .join(folder_follows, folder_follows.c.folder_id == folders.c.id)
+        .join(users, users.c.id == folders.c.user_id)
+        .where(folder_follows.c.user_id == user_id, folders.c.public.is_(True))
+    )
+    return {paper_id: f"“{name}” by {owner}" for paper_id, name, owner in rows}
+
+
 @dataclass(frozen=True)
 class FeedPage:
     items: list[FeedItem]  # this page
@@ -380,6 +408,6 @@ def for_you(
         | marked_ids(connection, user_id, Mark.SEEN)
         | set(profile.positive_ids)
     )
-    items = rank(profile, candidates, interests, exclude)
+    items = rank(profile, candidates, interests, exclude, followed_papers(connection, user_id))
     start = (page - 1) * page_size
     return FeedPage(items[start : start + page_size], len(items), interests, profile.cold)

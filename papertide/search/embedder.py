@@ -200,8 +200,8 @@ class Embedder:
             torch.set_num_threads(threads)
         st_model, name = _load_model(model.strip())
         st_model.eval()
-        if resolved == "bf16":
-            st_model.to(torch.bfloat16)
+        # Both ways: a checkpoint stored in half precision loads as such (transformers 5).
+        st_model.to(torch.bfloat16 if resolved == "bf16" else torch.float32)
         return cls(st_model, name=name, precision=resolved)
 
     # --- encoding -------------------------------------------------------------------------------

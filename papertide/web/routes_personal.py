@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -29,7 +29,7 @@ from papertide.personal.interests import (
     split_list,
 )
 from papertide.search.service import SearchService
-from papertide.web.auth import LoggedInUser, check_csrf, viewer_of
+from papertide.web.auth import LoggedInUser, bearer_user, check_csrf, require_user, viewer_of
 from papertide.web.deps import DbConnection, back_to, engine_of
 from papertide.web.errors import wants_json
 from papertide.web.rendering import paper_url, render
@@ -93,11 +93,22 @@ def for_you_page(
     return render(request, "for_you.html", context)
 
 
+def _api_user(request: Request) -> User:
+    """An API token (``Authorization: Bearer``) when one is sent, else the session."""
+    if request.headers.get("authorization"):
+        return bearer_user(request)
+    return require_user(request)
+
+
 @router.get("/api/me/feed")
 def api_feed(
-    request: Request, connection: DbConnection, user: LoggedInUser, page: int = 1, limit: int = 20
+    request: Request,
+    connection: DbConnection,
+    user: Annotated[User, Depends(_api_user)],
+    page: int = 1,
+    limit: int = 20,
 ) -> JSONResponse:
-    """The signed-in user's feed: papers with score, personal and trending parts, and reason."""
+    """The user's feed: papers with score, personal and trending parts, and reason."""
     if page < 1 or not 1 <= limit <= 100:
         raise InvalidInput("page starts at 1 and limit is 1-100")
     feed = _feed(request, connection, user, page, limit)
