@@ -17,6 +17,7 @@ from papertide.demo_load import load_demo
 from papertide.errors import InvalidInput
 from papertide.search.embedder import Embedder, document_text
 from papertide.search.filters import SearchFilters, Sort
+from papertide.search.hybrid import fragment_pins
 from papertide.search.pipeline import embed_missing, missing_count
 from papertide.search.service import Mode, SearchRequest, SearchService, shared_embedder
 from papertide.search.vectors import paper_vector
@@ -447,3 +448,15 @@ def test_demo_loads_with_its_shipped_vectors(settings: Settings, engine: Engine)
     outcome = service.search(ask("diffusion language models"))
     assert outcome.mode is Mode.HYBRID and outcome.notice is None
     assert "already has" in load_demo(settings, progress=False)  # once only
+
+
+def test_fragment_pins_need_every_query_word() -> None:
+    titles = {
+        1: "Multiple myeloma outcomes in a cohort",
+        2: "Speculative decoding with small draft models",
+        3: "Meat & multiple myeloma risk",
+    }
+    assert fragment_pins("meat & multiple myeloma", titles, [1, 2, 3]) == [3]
+    assert fragment_pins("red meat & multiple myeloma", titles, [1, 2, 3]) == []  # "red" missing
+    assert fragment_pins("speculatve decodng with small", titles, [1, 2, 3]) == [2]
+    assert fragment_pins("multiple myeloma", titles, [1, 2, 3]) == []  # two words: no pins

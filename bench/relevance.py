@@ -1,0 +1,570 @@
+"""Relevance benchmark: keyword-only, vector-only and hybrid search on judged test collections.
+
+Three public collections with graded relevance judgments (``shared/data/SOURCES.md`` 3a-3c,
+read by ``bench/judged.py``): CACM (CS abstracts 1958-79, 52 judged queries), NFCorpus test
+split (medical abstracts, 325 queries; ``all`` queries for the main figure, ``titles`` too)
+and CSFCube (CS papers, 50 query-by-example facet queries over judged pools). Each collection
+becomes its own SQLite database of papers (synthetic new-style arXiv ids ``1501.00001``...,
+title, abstract; CACM also authors), embedded with the real model (all-MiniLM-L6-v2, precision
+auto) by ``embed_missing`` and indexed as the site does. The databases are kept in a cache
+folder (``--cache``), so a rerun skips ingest and embedding; a changed corpus is rebuilt.
+
+Searched as users search: ``SearchService.search(SearchRequest(text, mode, page_size=100))``
+for mode keyword (BM25 plus typo-tolerant title matches and pins), vector (cosine, top 100)
+and hybrid (RRF of the two, then pins): the site's code and constants, nothing re-implemented.
+Query text is made plain first, since it is prose, not query syntax: straight and typographic
+double quotes and ``:`` become spaces, a leading ``-`` of a word is dropped (so nothing reads as a
+phrase, an exclusion or an ``author:``/``cat:`` filter), and a query over the parser's 500
+characters is cut at the last word boundary that fits (most NFCorpus ``all`` queries are).
+
+CSFCube is query by example: a query is a paper, and it ranks only its own judged pool (the
+collection's protocol). Keyword: the tantivy index searched (BM25, any word) with every term of
+the query paper's title + abstract (``plain_terms``, no length limit), the pool taken in that
+order, pool papers matching no word last. Vector: cosine between the query paper's stored vector
+and each candidate's (what "similar papers" ranks by). Hybrid: ``hybrid.rrf`` of the two full
+pool rankings with the site's weights and K. The facets (background/method/result) all use the
+whole abstract, so a paper's facet queries differ only by pool and judgments.
+
+Metrics, mean over queries with at least one relevant judgment: nDCG@10 (gain = grade,
+log2 discount, ideal from all the query's judgments) and recall@100 (share of the grade > 0
+documents in the top 100). "ms/query" is wall time per search. "pinned" counts queries whose
+results had pins (exact/fragment title, arXiv id) placed first.
+
+``--tune`` prints a grid on the NFCorpus *dev* split (its own documents and queries; never
+test, and never CACM, which has no split): RRF K, vector weight (keyword weight 1), depth of
+each ranking, set by patching ``papertide.search.hybrid``/``service`` in this process only.
+``--rrf-k/--keyword-weight/--vector-weight/--depth`` run the test tables under another setting.
+
+Usage: python bench/relevance.py [--cache DIR] [--collections cacm,nfcorpus,csfcube] [--tune]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import time
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+# Measure the checkout this script is in, whatever an editable install elsewhere points to.
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import judged  # noqa: E402
+from judged import Collection  # noqa: E402
+
+MODEL = "all-MiniLM-L6-v2"
+MODES = ("keyword", "vector", "hybrid")
+_QUOTES = re.compile('["\u201c\u201d\u201e]')
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def ndcg_at(ranked: Sequence[str], grades: Mapping[str, int], k: int = 10) -> float:
+    """nDCG@k of one ranking: DCG = sum over the top k of grade / log2(rank + 1) (rank 1 =
+    best; unjudged documents gain 0), divided by the DCG of the ideal ranking, which is all the
+    query's judged grades sorted best first. 0 when nothing is relevant."""
+    dcg = sum(grades.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted((g for g in grades.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at(ranked: Sequence[str], grades: Mapping[str, int], k: int = 100) -> float:
+    """Share of the relevant (grade > 0) documents found in the top k; 0 when none exist."""
+    relevant = {d for d, g in grades.items() if g > 0}
+    if not relevant:
+        return 0.0
+    return len(relevant.intersection(ranked[:k])) / len(relevant)
+
+
+def evaluate(
+    rankings: Mapping[str, Sequence[str]], collection: Collection
+) -> tuple[float, float, int]:
+    """(mean nDCG@10, mean recall@100, queries) over the queries with a relevant judgment."""
+    queries = collection.judged_queries()
+    if not queries:
+        return 0.0, 0.0, 0
+    ndcg = sum(ndcg_at(rankings.get(q, []), collection.qrels[q]) for q in queries)
+    recall = sum(recall_at(rankings.get(q, []), collection.qrels[q]) for q in queries)
+    return ndcg / len(queries), recall / len(queries), len(queries)
+
+
+# --- query text ---------------------------------------------------------------------------------
+
+
+def plain_query(text: str, limit: int | None = None) -> str:
+    """``text`` with nothing the query syntax reads as syntax, cut at a word boundary to the
+    parser's limit: double quotes and ``:`` become spaces, leading ``-`` of words are dropped."""
+    from papertide.search.query import MAX_QUERY_LENGTH
+
+    limit = MAX_QUERY_LENGTH if limit is None else limit
+    text = _QUOTES.sub(" ", unicodedata.normalize("NFC", text)).replace(":", " ")
+    out = ""
+    for word in text.split():
+        word = word.lstrip("-")
+        if not word:
+            continue
+        longer = f"{out} {word}" if out else word
+        if len(longer) > limit:
+            break
+        out = longer
+    return out
+
+
+# --- one collection as a database -------------------------------------------------------------
+
+
+@dataclass
+class Indexed:
+    """A collection's database, its search service and the doc id <-> paper id maps."""
+
+    name: str
+    service: Any  # SearchService
+    paper_of: dict[str, int]
+    doc_of: dict[int, str]
+    build_s: float
+    embedded: int
+    embed_s: float
+
+
+def _arxiv_id(n: int) -> str:
+    """The n-th synthetic new-style id (n from 0): 1501.00001 ... 1501.99999, 1502.00001 ..."""
+    month = n // 99_999
+    return f"{15 + month // 12:02d}{month % 12 + 1:02d}.{n % 99_999 + 1:05d}"
+
+
+def _fingerprint(collection: Collection) -> str:
+    digest = hashlib.sha256()
+    for doc in collection.docs:
+        digest.update(json.dumps([doc.doc_id, doc.title, doc.abstract, list(doc.authors)]).encode())
+    return digest.hexdigest()
+
+
+def _remove_database(db: Path) -> None:
+    for path in db.parent.glob(db.name + "*"):
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def open_indexed(name: str, collection: Collection, cache: Path, embedder: Any) -> Indexed:
+    """The collection's cached database (built, embedded and indexed when missing or stale)."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import text
+
+    from papertide.catalog.records import Author, PaperRecord
+    from papertide.catalog.store import CatalogWriter
+    from papertide.config import load_settings
+    from papertide.db.engine import make_engine, write_transaction
+    from papertide.db.migrate import migrate
+    from papertide.search.pipeline import embed_missing
+    from papertide.search.service import SearchService
+
+    started = time.perf_counter()
+    cache.mkdir(parents=True, exist_ok=True)
+    db = cache / f"{name}.db"
+    marker = cache / f"{name}.json"
+    fingerprint = _fingerprint(collection)
+    fresh = not (
+        db.exists()
+        and marker.exists()
+        and json.loads(marker.read_text()).get("fingerprint") == fingerprint
+    )
+    url = f"sqlite:///{db}"
+    if fresh:
+        _remove_database(db)
+        marker.unlink(missing_ok=True)
+        engine = make_engine(url)
+        migrate(engine)
+        writer = CatalogWriter(tz=ZoneInfo("UTC"))
+        records = [
+            PaperRecord(
+                arxiv_id=_arxiv_id(n),
+                source="bench",
+                position=f"{collection.name}:{doc.doc_id}",
+                version=1,
+                title=doc.title or doc.doc_id,
+                abstract=doc.abstract or None,
+                authors=[Author(a) for a in doc.authors],
+            )
+            for n, doc in enumerate(collection.docs)
+        ]
+        for start in range(0, len(records), 2000):
+            with write_transaction(engine) as connection:
+                result = writer.write(connection, records[start : start + 2000])
+            if result.errors:
+                sys.exit(f"{name}: {result.errors[:3]}")
+    else:
+        engine = make_engine(url)
+        migrate(engine)
+    settings = load_settings(env={"PAPERTIDE_DATABASE_URL": url}).replace(embed_in_background=False)
+    service = SearchService(engine, settings)
+    assert service.keyword is not None
+    service.keyword.apply_changes(wait=True)
+    report = embed_missing(engine, embedder)
+    if report.remaining:
+        sys.exit(f"{name}: {report.remaining} papers left without a vector")
+    service.catch_up(inline=False)
+    if fresh:
+        marker.write_text(json.dumps({"fingerprint": fingerprint, "docs": len(collection.docs)}))
+    with engine.connect() as connection:
+        arxiv_to_paper = dict(connection.execute(text("SELECT arxiv_id, id FROM papers")).all())
+    paper_of = {doc.doc_id: arxiv_to_paper[_arxiv_id(n)] for n, doc in enumerate(collection.docs)}
+    doc_of = {p: d for d, p in paper_of.items()}
+    return Indexed(
+        name,
+        service,
+        paper_of,
+        doc_of,
+        time.perf_counter() - started,
+        report.embedded,
+        report.seconds,
+    )
+
+
+# --- searching ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    rankings: dict[str, list[str]]
+    seconds: float
+    pinned: int
+
+
+def search_runs(indexed: Indexed, collection: Collection, modes: Sequence[str] = MODES) -> dict:
+    """Each mode's ranking (doc ids, best first, top 100) of every judged query."""
+    from papertide.search.service import Mode, SearchRequest
+
+    texts = {q: plain_query(collection.queries[q]) for q in collection.judged_queries()}
+    runs = {}
+    for mode in modes:
+        for warm_up in list(texts.values())[:3]:  # first calls pay for lazy set-up
+            indexed.service.search(SearchRequest(warm_up, mode=Mode(mode), page_size=100))
+        rankings, pinned = {}, 0
+        started = time.perf_counter()
+        for qid, query in texts.items():
+            outcome = indexed.service.search(SearchRequest(query, mode=Mode(mode), page_size=100))
+            if outcome.mode.value != mode:
+                sys.exit(f"{indexed.name} {qid}: asked for {mode}, got {outcome.mode}")
+            pinned += bool(outcome.pins)
+            rankings[qid] = [indexed.doc_of[i] for i in outcome.ids]
+        runs[mode] = Run(rankings, time.perf_counter() - started, pinned)
+    return runs
+
+
+def example_runs(indexed: Indexed, collection: Collection) -> dict:
+    """Query by example, each query ranking its own pool (see the module docstring)."""
+    import numpy as np
+    from sqlalchemy import select
+
+    from papertide.db.schema import paper_embeddings
+    from papertide.search import hybrid
+    from papertide.search.filters import SearchFilters
+    from papertide.search.query import SearchQuery, plain_terms
+
+    service = indexed.service
+    model = service.embedder(wait=True).name
+    docs = {d.doc_id: d for d in collection.docs}
+    n_docs = len(collection.docs)
+    keyword: dict[str, list[str]] = {}
+    vector: dict[str, list[str]] = {}
+    seconds = {"keyword": 0.0, "vector": 0.0, "hybrid": 0.0}
+    queries = collection.judged_queries()
+    for qid in queries:
+        doc = docs[collection.queries[qid]]
+        pool = collection.pools[qid]
+        started = time.perf_counter()
+        terms = plain_terms(f"{doc.title} {doc.abstract}")
+        hits = service.keyword.search(
+            SearchQuery(raw=doc.title, terms=terms), SearchFilters(), limit=n_docs
+        )
+        in_pool = set(pool)
+        found = [indexed.doc_of[i] for i in hits.ids if indexed.doc_of.get(i) in in_pool]
+        matched = set(found)
+        keyword[qid] = found + [d for d in pool if d not in matched]
+        seconds["keyword"] += time.perf_counter() - started
+        started = time.perf_counter()
+        ids = [indexed.paper_of[doc.doc_id]] + [indexed.paper_of[d] for d in pool]
+        with service.engine.connect() as connection:
+            stored = dict(
+                connection.execute(
+                    select(paper_embeddings.c.paper_id, paper_embeddings.c.vector).where(
+                        paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_(ids)
+                    )
+                ).all()
+            )
+        query_vector = np.asarray(stored[ids[0]], dtype=np.float32)
+        scores = {d: float(np.dot(query_vector, stored[indexed.paper_of[d]])) for d in pool}
+        vector[qid] = sorted(pool, key=lambda d: -scores[d])
+        seconds["vector"] += time.perf_counter() - started
+    fused = {}
+    started = time.perf_counter()
+    for qid in queries:
+        number = {d: i for i, d in enumerate(collection.pools[qid])}
+        name = {i: d for d, i in number.items()}
+        order = hybrid.rrf(
+            [
+                ([number[d] for d in keyword[qid]], hybrid.KEYWORD_WEIGHT),
+                ([number[d] for d in vector[qid]], hybrid.VECTOR_WEIGHT),
+            ]
+        )
+        fused[qid] = [name[i] for i in order]
+    seconds["hybrid"] = seconds["keyword"] + seconds["vector"] + time.perf_counter() - started
+    return {
+        "keyword": Run(keyword, seconds["keyword"], 0),
+        "vector": Run(vector, seconds["vector"], 0),
+        "hybrid": Run(fused, seconds["hybrid"], 0),
+    }
+
+
+# --- the fusion setting -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fusion_setting(
+    k: int | None = None,
+    keyword_weight: float | None = None,
+    vector_weight: float | None = None,
+    depth: int | None = None,
+) -> Iterator[None]:
+    """Patch hybrid.RRF_K (and rrf's default K, bound when it was defined), the keyword and
+    vector weights and service.DEPTH in this process; restored on exit."""
+    from papertide.search import hybrid
+    from papertide.search import service as service_module
+
+    saved = (
+        hybrid.rrf,
+        hybrid.RRF_K,
+        hybrid.KEYWORD_WEIGHT,
+        hybrid.VECTOR_WEIGHT,
+        service_module.DEPTH,
+    )
+    original: Callable[..., list[int]] = saved[0]
+    try:
+        if k is not None:
+            hybrid.RRF_K = k
+
+            def rrf(rankings: Any, k: int = k) -> list[int]:
+                return original(rankings, k)
+
+            hybrid.rrf = rrf
+        if keyword_weight is not None:
+            hybrid.KEYWORD_WEIGHT = keyword_weight
+        if vector_weight is not None:
+            hybrid.VECTOR_WEIGHT = vector_weight
+        if depth is not None:
+            service_module.DEPTH = depth
+        yield
+    finally:
+        (
+            hybrid.rrf,
+            hybrid.RRF_K,
+            hybrid.KEYWORD_WEIGHT,
+            hybrid.VECTOR_WEIGHT,
+            service_module.DEPTH,
+        ) = saved
+
+
+def describe_setting() -> str:
+    from papertide.search import hybrid
+    from papertide.search import service as service_module
+
+    defaults = hybrid.rrf.__defaults__ or (hybrid.RRF_K,)
+    return (
+        f"RRF K {defaults[0]}, "
+        f"weights keyword {hybrid.KEYWORD_WEIGHT:g} / vector {hybrid.VECTOR_WEIGHT:g} / "
+        f"title {hybrid.TITLE_WEIGHT:g}, depth {service_module.DEPTH}"
+    )
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def print_table(title: str, runs: Mapping[str, Run], collection: Collection) -> dict:
+    print(f"\n{title}")
+    for note in collection.notes:
+        print(f"  ({note})")
+    print(f"  {'mode':<8} {'nDCG@10':>8} {'R@100':>7} {'queries':>8} {'ms/query':>9} {'pinned':>7}")
+    scores = {}
+    for mode, run in runs.items():
+        ndcg, recall, n = evaluate(run.rankings, collection)
+        scores[mode] = ndcg
+        per = 1000 * run.seconds / max(n, 1)
+        print(f"  {mode:<8} {ndcg:>8.4f} {recall:>7.4f} {n:>8} {per:>9.1f} {run.pinned:>7}")
+    if {"keyword", "vector", "hybrid"} <= set(scores):
+        best_single = max(scores["keyword"], scores["vector"])
+        verdict = "yes" if scores["hybrid"] > best_single else "NO"
+        print(
+            f"  hybrid beats both on nDCG@10: {verdict} "
+            f"({scores['hybrid'] - best_single:+.4f} over the better single mode)"
+        )
+    return scores
+
+
+# --- tuning -------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def cached_query_vectors(embedder: Any) -> Iterator[None]:
+    """Encode each query text once (the grid searches the same texts many times)."""
+    original = embedder.encode_query
+    memo: dict[str, Any] = {}
+
+    def encode_query(text: str) -> Any:
+        if text not in memo:
+            memo[text] = original(text)
+        return memo[text]
+
+    embedder.encode_query = encode_query
+    try:
+        yield
+    finally:
+        del embedder.encode_query
+
+
+def tune(cache: Path, data: Path, embedder: Any, ks: list[int], weights: list[float], depths):
+    """The dev grid: nDCG@10 of hybrid for every (K, vector weight, depth), both query types."""
+    dev = {kind: judged.nfcorpus(data, "dev", kind) for kind in ("all", "titles")}
+    indexed = open_indexed("nfcorpus-dev", dev["all"], cache, embedder)
+    print(
+        f"\nTuning on NFCorpus DEV ({len(dev['all'].docs):,} docs; built in "
+        f"{indexed.build_s:.0f} s, {indexed.embedded:,} embedded)"
+    )
+    print(f"  {'K':>4} {'w_vec':>6} {'depth':>6} {'all':>7} {'titles':>7} {'mean':>7}")
+    results = []
+    started = time.perf_counter()
+    with cached_query_vectors(embedder):
+        single = {
+            kind: search_runs(indexed, collection, ("keyword", "vector"))
+            for kind, collection in dev.items()
+        }
+        for mode in ("keyword", "vector"):
+            row = [evaluate(single[kind][mode].rankings, c)[0] for kind, c in dev.items()]
+            print(
+                f"  {mode + ' only':>18} {row[0]:>7.4f} {row[1]:>7.4f} {sum(row) / len(row):>7.4f}"
+            )
+        for depth in depths:
+            for k in ks:
+                for weight in weights:
+                    with fusion_setting(k=k, keyword_weight=1.0, vector_weight=weight, depth=depth):
+                        row = [
+                            evaluate(search_runs(indexed, c, ("hybrid",))["hybrid"].rankings, c)[0]
+                            for c in dev.values()
+                        ]
+                    mean = sum(row) / len(row)
+                    results.append((row[0], mean, k, weight, depth, row))
+                    print(
+                        f"  {k:>4} {weight:>6g} {depth:>6} {row[0]:>7.4f} {row[1]:>7.4f} "
+                        f"{mean:>7.4f}",
+                        flush=True,
+                    )
+    best = max(results)
+    print(
+        f"  best on dev 'all' (the main query type): K {best[2]}, vector weight {best[3]:g} "
+        f"(keyword 1), depth {best[4]}: all {best[5][0]:.4f}, titles {best[5][1]:.4f} "
+        f"[grid {time.perf_counter() - started:.0f} s]"
+    )
+    best_mean = max(results, key=lambda r: r[1])
+    print(
+        f"  best on the mean of both: K {best_mean[2]}, vector weight {best_mean[3]:g}, "
+        f"depth {best_mean[4]}: all {best_mean[5][0]:.4f}, titles {best_mean[5][1]:.4f}"
+    )
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/papertide-relevance"))
+    parser.add_argument("--data", type=Path, default=judged.DATA)
+    parser.add_argument("--collections", default="cacm,nfcorpus,csfcube")
+    parser.add_argument("--tune", action="store_true", help="print the NFCorpus dev grid")
+    parser.add_argument("--grid-k", default="10,30,60,100")
+    parser.add_argument("--grid-weights", default="0.5,0.75,1,1.5,2")
+    parser.add_argument("--grid-depths", default="50,100")
+    parser.add_argument("--rrf-k", type=int, default=None)
+    parser.add_argument("--keyword-weight", type=float, default=None)
+    parser.add_argument("--vector-weight", type=float, default=None)
+    parser.add_argument("--depth", type=int, default=None)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    import papertide
+    from papertide.search.service import shared_embedder
+
+    embedder = shared_embedder(MODEL, "auto", 0)
+    print(
+        f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
+        f"papertide from {Path(papertide.__file__).parent}; model {embedder!r}"
+    )
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at start: {load} (timings are wall time on a shared machine)")
+    print(f"data: {args.data}; cache: {args.cache}")
+    wanted = [c.strip() for c in args.collections.split(",") if c.strip()]
+    setting = fusion_setting(args.rrf_k, args.keyword_weight, args.vector_weight, args.depth)
+    with setting:
+        print(f"fusion: {describe_setting()}")
+        for name in wanted:
+            if name == "nfcorpus":
+                kinds = {k: judged.nfcorpus(args.data, "test", k) for k in ("all", "titles")}
+                indexed = open_indexed("nfcorpus-test", kinds["all"], args.cache, embedder)
+                _built(indexed)
+                for kind, collection in kinds.items():
+                    runs = search_runs(indexed, collection)
+                    print_table(f"NFCorpus test, {kind} queries", runs, collection)
+            elif name == "cacm":
+                collection = judged.cacm(args.data)
+                indexed = open_indexed("cacm", collection, args.cache, embedder)
+                _built(indexed)
+                print_table("CACM", search_runs(indexed, collection), collection)
+            elif name == "csfcube":
+                collection = judged.csfcube(args.data)
+                indexed = open_indexed("csfcube", collection, args.cache, embedder)
+                _built(indexed)
+                runs = example_runs(indexed, collection)
+                print_table("CSFCube (query by example, pool re-ranking)", runs, collection)
+            else:
+                sys.exit(f"unknown collection {name!r} (cacm, nfcorpus, csfcube)")
+    if args.tune:
+        tune(
+            args.cache,
+            args.data,
+            embedder,
+            [int(k) for k in args.grid_k.split(",")],
+            [float(w) for w in args.grid_weights.split(",")],
+            [int(d) for d in args.grid_depths.split(",")],
+        )
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+
+
+def _built(indexed: Indexed) -> None:
+    rate = indexed.embedded / indexed.embed_s if indexed.embedded and indexed.embed_s else 0
+    embedded = (
+        f"{indexed.embedded:,} embedded in {indexed.embed_s:.0f} s ({rate:.0f}/s)"
+        if indexed.embedded
+        else "vectors from the cache"
+    )
+    print(
+        f"\n[{indexed.name}: {len(indexed.paper_of):,} papers ready in {indexed.build_s:.0f} s; "
+        f"{embedded}]"
+    )
+
+
+if __name__ == "__main__":
+    main()
