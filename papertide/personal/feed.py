@@ -9,8 +9,10 @@ The model, in the open (all similarities are cosines of all-MiniLM-L6-v2 embeddi
   positive explains the paper ("close to <your paper>"), the centroid smooths over several.
 * ``topic(p) = max_k cos(p, topic_k) + TOPIC_OFFSET``: a short phrase sits further from an
   abstract than another abstract does, so topic similarities are lifted to the same scale.
-* ``personal(p) = max(like, topic) - NEGATIVE_WEIGHT * max(0, max_j cos(p, negative_j) -
-  NEGATIVE_FLOOR)``: being close to a dismissed paper costs, unrelated dismissals do not.
+* ``personal(p) = base - NEGATIVE_WEIGHT * max(0, max_j cos(p, negative_j) - base)`` with
+  ``base = max(like, topic)``: a paper pays only for being closer to a dismissed paper than to
+  anything the user likes (a fixed floor instead pushed relevant papers of the same field down:
+  on CSFCube a dismissal then cost nDCG@10 0.06, see docs/benchmarks.md).
 * ``trending(p) = log(1 + upvotes) / log(1 + max upvotes in the window)``, 0 to 1.
 * ``score = (1 - w) * personal + w * trending`` with the user's trending weight ``w``.
 * Papers in public folders the user **follows** score at least :data:`FOLLOWED_SCORE`, with
@@ -30,7 +32,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -50,7 +52,7 @@ from papertide.db.schema import (
     users,
     votes,
 )
-from papertide.personal.interests import Interests, PaperFacts, load_interests
+from papertide.personal.interests import Interests, PaperFacts, load_interests, matches_one
 from papertide.personal.marks import Mark, marked_ids
 from papertide.search.embedder import Embedder
 
@@ -59,7 +61,6 @@ Matrix = npt.NDArray[np.float32]
 MAX_POSITIVES = 200
 TOPIC_OFFSET = 0.15
 NEGATIVE_WEIGHT = 0.5
-NEGATIVE_FLOOR = 0.3
 FOLLOWED_SCORE = 0.8
 CACHE_S = 60.0
 
@@ -73,6 +74,37 @@ class Candidates:
     facts: list[PaperFacts]
     upvotes: npt.NDArray[np.float32]
     titles: list[str]
+    # Rule results per (kind, value), computed once per cached window, shared by all users.
+    rule_masks: dict[tuple[str, str], npt.NDArray[np.bool_]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def rule_mask(self, kind: str, value: str) -> npt.NDArray[np.bool_]:
+        """Which candidates match one rule (see :meth:`RuleSet.matches_one`)."""
+        key = (kind, value)
+        found = self.rule_masks.get(key)
+        if found is None:
+            found = np.fromiter(
+                (matches_one(kind, value, facts) for facts in self.facts),
+                dtype=bool,
+                count=len(self.facts),
+            )
+            self.rule_masks[key] = found
+        return found
+
+    def passing(self, interests: Interests) -> npt.NDArray[np.bool_]:
+        """Which candidates ``interests``' rules let through."""
+        n = len(self.facts)
+        keep = np.ones(n, dtype=bool)
+        for kind, value in interests.exclude.rules():
+            keep &= ~self.rule_mask(kind, value)
+        include = list(interests.include.rules())
+        if include:
+            wanted = np.zeros(n, dtype=bool)
+            for kind, value in include:
+                wanted |= self.rule_mask(kind, value)
+            keep &= wanted
+        return keep
 
     @property
     def trending(self) -> npt.NDArray[np.float32]:
@@ -262,29 +294,71 @@ def _stack(vectors: list[Matrix], dim: int) -> Matrix:
     return np.vstack(vectors).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """One user's ranked feed: kept candidates best first; items are built per page."""
+
+    profile: Profile
+    candidates: Candidates
+    followed: dict[int, str]
+    order: npt.NDArray[np.int64]  # candidate indices, kept ones only, best first
+    score: Matrix
+    personal: Matrix
+    like: Matrix
+    topic: Matrix
+    nearest: npt.NDArray[np.int64]
+    best_topic: npt.NDArray[np.int64]
+    in_followed: npt.NDArray[np.bool_]
+    weight: float
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    @property
+    def paper_ids(self) -> list[int]:
+        return [int(i) for i in self.candidates.ids[self.order].tolist()]
+
+    def page(self, start: int = 0, count: int | None = None) -> list[FeedItem]:
+        end = len(self.order) if count is None else start + count
+        return [self._item(int(i)) for i in self.order[start:end].tolist()]
+
+    def _item(self, i: int) -> FeedItem:
+        paper_id = int(self.candidates.ids[i])
+        trending = float(self.candidates.trending[i])
+        personal = float(self.personal[i])
+        if self.in_followed[i] and personal <= FOLLOWED_SCORE + 1e-6 and paper_id in self.followed:
+            reason = f"In {self.followed[paper_id]}, which you follow"
+        else:
+            reason = _reason(
+                self.profile,
+                self.candidates,
+                i,
+                like=float(self.like[i]),
+                topic=float(self.topic[i]),
+                trending_part=self.weight * trending,
+                personal_part=(1 - self.weight) * personal,
+                nearest=int(self.nearest[i]),
+                best_topic=int(self.best_topic[i]),
+            )
+        return FeedItem(paper_id, float(self.score[i]), personal, trending, reason)
+
+
 def rank(
     profile: Profile,
     candidates: Candidates,
     interests: Interests,
     exclude: set[int],
     followed: dict[int, str] | None = None,
-) -> list[FeedItem]:
+) -> Ranking:
     """Score, filter and order the candidates for one user (see the module docstring).
     ``followed``: papers in folders the user follows (id -> "folder by owner"); their
     personal score is at least :data:`FOLLOWED_SCORE`."""
     n = len(candidates.ids)
-    if n == 0:
-        return []
-    keep = np.asarray(
-        [
-            int(paper_id) not in exclude and interests.passes(facts)
-            for paper_id, facts in zip(candidates.ids.tolist(), candidates.facts, strict=True)
-        ],
-        dtype=bool,
-    )
+    keep = ~np.isin(candidates.ids, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+    keep &= candidates.passing(interests)
     like = np.full(n, -1.0, dtype=np.float32)
     nearest = np.full(n, -1, dtype=np.int64)
-    if len(profile.positive_ids):
+    if len(profile.positive_ids) and n:
         sims = candidates.matrix @ profile.positives.T
         nearest = sims.argmax(axis=1)
         centroid = profile.positives.mean(axis=0)
@@ -292,17 +366,19 @@ def rank(
         like = 0.7 * sims.max(axis=1) + 0.3 * (candidates.matrix @ centroid)
     topic = np.full(n, -1.0, dtype=np.float32)
     best_topic = np.full(n, -1, dtype=np.int64)
-    if len(profile.topics):
+    if len(profile.topics) and n:
         topic_sims = candidates.matrix @ profile.topic_matrix.T
         best_topic = topic_sims.argmax(axis=1)
         topic = topic_sims.max(axis=1) + TOPIC_OFFSET
     personal = np.maximum(like, topic)
-    if len(profile.negatives):
+    if len(profile.negatives) and n:
+        # Only what is closer to a dismissed paper than to anything liked pays.
         closest_negative = (candidates.matrix @ profile.negatives.T).max(axis=1)
-        personal -= NEGATIVE_WEIGHT * np.maximum(0.0, closest_negative - NEGATIVE_FLOOR)
-    in_followed = np.zeros(n, dtype=bool)
-    if followed:
-        in_followed = np.asarray([int(i) in followed for i in candidates.ids.tolist()], dtype=bool)
+        personal = personal - NEGATIVE_WEIGHT * np.maximum(0.0, closest_negative - personal)
+    followed = followed or {}
+    in_followed = np.isin(
+        candidates.ids, np.fromiter(followed, dtype=np.int64, count=len(followed))
+    )
     trending = candidates.trending
     weight = interests.trending_weight
     if profile.cold and not in_followed.any():
@@ -311,37 +387,22 @@ def rank(
     else:
         personal = np.where(in_followed, np.maximum(personal, FOLLOWED_SCORE), personal)
         keep &= personal >= interests.threshold
-    score = (1 - weight) * personal + weight * trending
+    score = ((1 - weight) * personal + weight * trending).astype(np.float32)
     order = np.argsort(-score, kind="stable")
-    items = []
-    for i in order.tolist():
-        if not keep[i]:
-            continue
-        if in_followed[i] and personal[i] <= FOLLOWED_SCORE and followed is not None:
-            reason = f"In {followed[int(candidates.ids[i])]}, which you follow"
-        else:
-            reason = _reason(
-                profile,
-                candidates,
-                i,
-                personal=float(personal[i]),
-                like=float(like[i]),
-                topic=float(topic[i]),
-                trending_part=weight * float(trending[i]),
-                personal_part=(1 - weight) * float(personal[i]),
-                nearest=int(nearest[i]),
-                best_topic=int(best_topic[i]),
-            )
-        items.append(
-            FeedItem(
-                int(candidates.ids[i]),
-                float(score[i]),
-                float(personal[i]),
-                float(trending[i]),
-                reason,
-            )
-        )
-    return items
+    return Ranking(
+        profile=profile,
+        candidates=candidates,
+        followed=followed,
+        order=order[keep[order]],
+        score=score,
+        personal=personal.astype(np.float32),
+        like=like,
+        topic=topic,
+        nearest=nearest,
+        best_topic=best_topic,
+        in_followed=in_followed,
+        weight=weight,
+    )
 
 
 def _reason(
@@ -349,7 +410,6 @@ def _reason(
     candidates: Candidates,
     i: int,
     *,
-    personal: float,
     like: float,
     topic: float,
     trending_part: float,
@@ -408,6 +468,6 @@ def for_you(
         | marked_ids(connection, user_id, Mark.SEEN)
         | set(profile.positive_ids)
     )
-    items = rank(profile, candidates, interests, exclude, followed_papers(connection, user_id))
-    start = (page - 1) * page_size
-    return FeedPage(items[start : start + page_size], len(items), interests, profile.cold)
+    ranking = rank(profile, candidates, interests, exclude, followed_papers(connection, user_id))
+    items = ranking.page((page - 1) * page_size, page_size)
+    return FeedPage(items, len(ranking), interests, profile.cold)

@@ -37,20 +37,15 @@ class RuleSet:
     def empty(self) -> bool:
         return not (self.keywords or self.categories or self.authors or self.organizations)
 
+    def rules(self) -> list[tuple[str, str]]:
+        """Every rule as (kind, value)."""
+        return [(kind, value) for kind in FIELDS for value in getattr(self, kind)]
+
     def matches(self, paper: PaperFacts) -> str | None:
-        """The first rule ``paper`` matches, as text ("keyword diffusion"), else None."""
-        for keyword in self.keywords:
-            if _phrase(keyword).search(paper.text):
-                return f"keyword “{keyword}”"
-        for category in self.categories:
-            if category in paper.categories:
-                return f"category {category}"
-        for author in self.authors:
-            if author.lower() in paper.authors:
-                return f"author {author}"
-        for organization in self.organizations:
-            if organization.lower() in paper.organizations:
-                return f"organization {organization}"
+        """The first rule ``paper`` matches, as (kind, value) text, else None."""
+        for kind, value in self.rules():
+            if matches_one(kind, value, paper):
+                return f"{kind[:-1]} {value}"
         return None
 
 
@@ -65,6 +60,19 @@ class PaperFacts:
 
 
 _PHRASES: dict[str, re.Pattern[str]] = {}
+
+
+def matches_one(kind: str, value: str, paper: PaperFacts) -> bool:
+    """Whether one rule (``kind`` one of FIELDS) matches ``paper``."""
+    if kind == "keywords":
+        first = value.lower().split()[0] if value.split() else ""
+        # A substring test first: the regex runs only where the word can be.
+        return bool(first) and first in paper.text and _phrase(value).search(paper.text) is not None
+    if kind == "categories":
+        return value in paper.categories
+    if kind == "authors":
+        return value.lower() in paper.authors
+    return value.lower() in paper.organizations
 
 
 def _phrase(keyword: str) -> re.Pattern[str]:
