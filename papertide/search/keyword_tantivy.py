@@ -285,16 +285,20 @@ class TantivyIndex:
             order = "published"
         elif sort is Sort.UPVOTES:
             order = "upvotes"
+        # Counting walks every posting list (at 1M papers p99 351 ms vs 23 ms without): only the
+        # paged sorts, which show a total, count; relevance takes its top DEPTH uncounted.
+        counted = sort is not Sort.RELEVANCE or text_query is None
         if order is None:
-            result = searcher.search(combined, limit, count=True, offset=offset)
+            result = searcher.search(combined, limit, count=counted, offset=offset)
         else:
             result = searcher.search(
-                combined, limit, count=True, order_by_field=order, offset=offset
+                combined, limit, count=counted, order_by_field=order, offset=offset
             )
         addresses = [address for _key, address in result.hits]
         ids = [int(v) for v in searcher.fast_field_values("id", addresses)] if addresses else []
         scores = [float(key) if order is None else 0.0 for key, _a in result.hits]
-        return KeywordHits(ids, scores, int(result.count))
+        total = int(result.count) if counted else offset + len(ids)
+        return KeywordHits(ids, scores, total)
 
     def fuzzy_title(self, query: SearchQuery, filters: SearchFilters, limit: int = 20) -> list[int]:
         """Papers whose title has every query word, allowing one typo in words of 4+ letters."""

@@ -265,19 +265,28 @@ class SearchService:
         last count are added (an index range), so the figure is exact as papers and vectors
         arrive and drifts only by deletions until the next full count."""
         model = self.embedder()
+        name = model.name if model else None
         with self._status_lock:
             status = self._status
             with self.engine.connect() as connection:
-                if (
-                    status is None
-                    or status.model != (model.name if model else None)
-                    or (time.monotonic() - status.at > _RECOUNT_S)
-                ):
-                    status = _Coverage.count(connection, model.name if model else None)
+                if status is None or status.model != name:
+                    status = _Coverage.count(connection, name)
                 else:
                     status = status.advance(connection)
             self._status = status
         return status.embedded, status.papers
+
+    def recount(self) -> None:
+        """The full count behind :meth:`coverage` (background job: at 1M papers it takes
+        0.1-2 s, too long for a request)."""
+        model = self.embedder()
+        name = model.name if model else None
+        status = self._status
+        if status is None or status.model != name or time.monotonic() - status.at > _RECOUNT_S:
+            with self.engine.connect() as connection:
+                fresh = _Coverage.count(connection, name)
+            with self._status_lock:
+                self._status = fresh
 
     # --- the background job -----------------------------------------------------------------
 
@@ -322,6 +331,7 @@ class SearchService:
                 with self.engine.begin() as connection:
                     vectors.ensure_pg_index(connection, model.dim)
         self.catch_up(inline=False)
+        self.recount()
         return busy
 
     # --- searching ------------------------------------------------------------------------------
