@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -178,37 +176,10 @@ def _index_keywords(engine: Any, settings: Settings, quiet: bool) -> None:
         click.echo(f"keyword index: {done:,} papers updated", err=True)
 
 
-@contextmanager
-def _progress_bar(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A rich bar fed by (done, total) callbacks; silent when ``quiet``."""
-    if quiet:
-        yield lambda _done, _total: None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+def _progress_bar(label: str, quiet: bool) -> Any:
+    from papertide.ingest.progress import counting_bar
 
-    with Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total or None)
-
-        yield advance
+    return counting_bar(label, err_console, quiet=quiet)
 
 
 @cli.group()
@@ -320,7 +291,8 @@ def embed(ctx: click.Context, quiet: bool, batch_size: int, limit: int | None) -
     )
     if not quiet:
         click.echo(f"model {model.name} ({model.precision}, {model.dim} dimensions)", err=True)
-    report = embed_missing(engine, model, batch_size=batch_size, quiet=quiet, limit=limit)
+    with _progress_bar("embed", quiet) as advance:
+        report = embed_missing(engine, model, batch_size=batch_size, limit=limit, progress=advance)
     if engine.dialect.name == "sqlite":
         service_for(engine, settings).vector_index(model).sync()
     else:

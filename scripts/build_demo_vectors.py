@@ -40,7 +40,7 @@ def main() -> None:
         print(load_demo(settings, progress=False, vectors=False))
         engine = make_engine(url)
         embedder = Embedder.load(DEFAULT_MODEL)
-        report = embed_missing(engine, embedder, quiet=False)
+        report = embed_missing(engine, embedder)
         print(f"embedded {report.embedded} papers at {report.rate:.1f}/s ({embedder.precision})")
         with engine.connect() as connection:
             found = connection.execute(

@@ -1,14 +1,18 @@
-"""A rich progress bar for ingest runs: bytes read against the input size, papers/s and ETA."""
+"""Rich progress bars: ingest runs (bytes read against the input size, papers/s and ETA), and
+a counting bar for the jobs that report (done, total): indexing and embedding."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -62,3 +66,31 @@ class RichProgress(runner.Progress):
 
     def stop(self) -> None:
         self._bar.stop()
+
+
+@contextmanager
+def counting_bar(
+    label: str, console: Console | None = None, *, quiet: bool = False
+) -> Iterator[Callable[[int, int], None]]:
+    """A bar fed by ``advance(done, total)`` callbacks, with items/s and ETA; silent if quiet."""
+    if quiet:
+        yield lambda _done, _total: None
+        return
+    started = time.perf_counter()
+    with Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>9,.1f}/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console or Console(stderr=True),
+    ) as bar:
+        task = bar.add_task(label, total=None, rate=0.0)
+
+        def advance(done: int, total: int) -> None:
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=done, total=total or None, rate=rate)
+
+        yield advance

@@ -63,7 +63,6 @@ def embed_missing(
     embedder: Embedder,
     *,
     batch_size: int = 64,
-    quiet: bool = True,
     limit: int | None = None,
     stop: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -74,83 +73,38 @@ def embed_missing(
     total = missing_count(engine, embedder.name)
     if limit is not None:
         total = min(total, limit)
-    bar = None if quiet or progress else _bar(total)
     insert = sqlite_insert if is_sqlite(engine) else pg_insert
     before: int | None = None  # keyset cursor: ids below it are still to look at
-    try:
-        while (limit is None or report.embedded < limit) and not (stop and stop.is_set()):
-            n = CHUNK if limit is None else min(CHUNK, limit - report.embedded)
-            statement = (
-                select(papers.c.id, papers.c.title, papers.c.abstract)
-                .where(_missing(embedder.name))
-                .order_by(papers.c.id.desc())
-                .limit(n)
+    while (limit is None or report.embedded < limit) and not (stop and stop.is_set()):
+        n = CHUNK if limit is None else min(CHUNK, limit - report.embedded)
+        statement = (
+            select(papers.c.id, papers.c.title, papers.c.abstract)
+            .where(_missing(embedder.name))
+            .order_by(papers.c.id.desc())
+            .limit(n)
+        )
+        if before is not None:
+            statement = statement.where(papers.c.id < before)
+        with engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        if not rows:
+            break
+        vectors = embedder.encode_documents(
+            [document_text(r.title, r.abstract) for r in rows], batch_size=batch_size
+        )
+        now = datetime.now(UTC)
+        with write_transaction(engine) as connection:
+            connection.execute(
+                insert(paper_embeddings).on_conflict_do_nothing(),
+                [
+                    {"paper_id": r.id, "model": embedder.name, "vector": v, "created_at": now}
+                    for r, v in zip(rows, vectors, strict=True)
+                ],
             )
-            if before is not None:
-                statement = statement.where(papers.c.id < before)
-            with engine.connect() as connection:
-                rows = connection.execute(statement).all()
-            if not rows:
-                break
-            vectors = embedder.encode_documents(
-                [document_text(r.title, r.abstract) for r in rows], batch_size=batch_size
-            )
-            now = datetime.now(UTC)
-            with write_transaction(engine) as connection:
-                connection.execute(
-                    insert(paper_embeddings).on_conflict_do_nothing(),
-                    [
-                        {"paper_id": r.id, "model": embedder.name, "vector": v, "created_at": now}
-                        for r, v in zip(rows, vectors, strict=True)
-                    ],
-                )
-            before = rows[-1].id
-            report.embedded += len(rows)
-            if progress:
-                progress(report.embedded, total)
-            if bar is not None:
-                bar.advance(len(rows))
-    finally:
-        if bar is not None:
-            bar.close()
+        before = rows[-1].id
+        report.embedded += len(rows)
+        if progress:
+            progress(report.embedded, total)
     report.seconds = time.perf_counter() - started
     report.remaining = max(0, missing_count(engine, embedder.name))
     return report
-
-
-class _Bar:
-    def __init__(self, total: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("[bold]embed"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:>7.1f} papers/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-        )
-        self.task = self.progress.add_task("embed", total=total, rate=0.0)
-        self.started = time.perf_counter()
-        self.done = 0
-        self.progress.start()
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        rate = self.done / max(time.perf_counter() - self.started, 1e-9)
-        self.progress.update(self.task, advance=n, rate=rate)
-
-    def close(self) -> None:
-        self.progress.stop()
-
-
-def _bar(total: int) -> _Bar:
-    return _Bar(total)
