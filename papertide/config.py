@@ -275,7 +275,8 @@ SETTINGS: tuple[Setting, ...] = (
         "embedding_threads",
         int,
         0,
-        "CPU threads for the embedding model (0: PyTorch's default, one per core).",
+        "CPU threads for the embedding model (0: one in `papertide serve`, where queries are "
+        "short and requests need the other cores; PyTorch's default, one per core, elsewhere).",
         validate=lambda v: _check_min(v, 0),
     ),
     Setting(

@@ -95,7 +95,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
             engine.dispose()
             raise
 
-    search = service_for(engine, settings)
+    search = service_for(engine, settings, serving=True)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
