@@ -343,3 +343,20 @@ def test_feed_api_accepts_an_api_token(app: FastAPI, engine: Engine, alice: User
     assert answer.status_code == 200 and answer.json()["coldStart"] is True
     bad = client.get("/api/me/feed", headers={"Authorization": "Bearer pt_nope"})
     assert bad.status_code == 401
+
+
+def test_save_into_a_named_folder_from_the_paper_page(app: FastAPI, engine: Engine) -> None:
+    user = add_user(engine, "gina")
+    with write_transaction(engine) as connection:
+        saves.create_folder(connection, user, "To read")
+    client, csrf = client_as(app, engine, user)
+    page = client.get("/papers/2511.00004")
+    assert '<option value="to-read">To read</option>' in page.text
+    client.post("/papers/2511.00004/save", data={"csrf_token": csrf, "folder": "to-read"})
+    assert "Remove from my folders" in client.get("/papers/2511.00004").text
+    with engine.connect() as connection:
+        folder = saves.public_folder(connection, "gina", "to-read", user)
+        assert folder.papers == 1
+    assert client.get("/papers/2511.00004", cookies={}).status_code == 200
+    missing = client.post("/papers/2511.00004/save", data={"csrf_token": csrf, "folder": "nope"})
+    assert missing.status_code == 404

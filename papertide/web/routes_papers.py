@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
@@ -11,7 +13,7 @@ from papertide.accounts.users import User
 from papertide.community.paper_view import paper_community
 from papertide.db.engine import write_transaction
 from papertide.db.schema import papers
-from papertide.personal import marks
+from papertide.personal import marks, saves
 from papertide.search.results import similar_cards
 from papertide.web.auth import viewer_of
 from papertide.web.deps import AppSettings, DbConnection, engine_of
@@ -44,6 +46,7 @@ def paper(
         "community": community,
         "similar": similar,
         "similar_mode": mode.value,
+        "personal": _personal(connection, viewer, page.arxiv_id),
     }
     context["claims"] = claims.paper_claims(connection, page.arxiv_id, viewer)  # _paper_claims
     return render(request, "paper.html", context)
@@ -57,3 +60,17 @@ def _mark_seen(request: Request, connection: DbConnection, viewer: User, arxiv_i
         return
     with write_transaction(engine_of(request)) as writer:
         marks.mark(writer, viewer, [paper_id], marks.Mark.SEEN, "web")
+
+
+@dataclass(frozen=True)
+class _Personal:
+    folders: list[saves.Folder]
+    saved: bool
+
+
+def _personal(connection: DbConnection, viewer: User | None, arxiv_id: str) -> _Personal | None:
+    """The viewer's folders and whether the paper is in one (for the Save form)."""
+    if viewer is None:
+        return None
+    folders = saves.user_folders(connection, viewer)
+    return _Personal(folders, bool(saves.saved_arxiv_ids(connection, viewer, [arxiv_id])))
