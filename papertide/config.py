@@ -267,8 +267,8 @@ SETTINGS: tuple[Setting, ...] = (
         "embedding_precision",
         str,
         "auto",
-        "Arithmetic for the embedding model: `auto` (bfloat16 on CPUs with AMX, else float32), "
-        "`bf16` or `fp32`.",
+        "Arithmetic for the embedding model: `auto` (bfloat16 on CPUs with AMX or AVX512-BF16, "
+        "else float32), `bf16` or `fp32`.",
         validate=lambda v: _check_choice(v, ("auto", "bf16", "fp32")),
     ),
     Setting(

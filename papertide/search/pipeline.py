@@ -62,7 +62,7 @@ def embed_missing(
     engine: Engine,
     embedder: Embedder,
     *,
-    batch_size: int = 64,
+    batch_size: int = 32,
     limit: int | None = None,
     stop: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
