@@ -62,7 +62,7 @@ def _child(mode: str, db: str, data: str, limit: int) -> None:
     from papertide.db.migrate import migrate
     from papertide.ingest import kaggle
     from papertide.ingest.runner import IngestRun
-    from papertide.search.filters import SearchFilters
+    from papertide.search.filters import SearchFilters, Sort
     from papertide.search.keyword_tantivy import TantivyIndex
     from papertide.search.query import parse_query
 
@@ -102,7 +102,7 @@ def _child(mode: str, db: str, data: str, limit: int) -> None:
         result["index_seconds"] = index_seconds
     if mode == "ingest":
         # Every paper's abstract ends "Sample N of the benchmark.": the index must find them all.
-        hits = keyword.search(parse_query("benchmark"), SearchFilters(), limit=1)
+        hits = keyword.search(parse_query("benchmark"), SearchFilters(), sort=Sort.DATE, limit=1)
         assert hits.total == count, f"full-text index has {hits.total} of {count} papers"
     print(json.dumps(result))
 
