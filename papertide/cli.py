@@ -279,8 +279,9 @@ def rank(ctx: click.Context) -> None:
 @click.pass_context
 def embed(ctx: click.Context, quiet: bool, batch_size: int, limit: int | None) -> None:
     """Embed every paper that lacks a vector, then exit (resumable: a rerun continues)."""
+    from papertide.search.models import shared_embedder
     from papertide.search.pipeline import embed_missing
-    from papertide.search.service import service_for, shared_embedder
+    from papertide.search.service import service_for
     from papertide.search.vectors import ensure_pg_index
 
     settings = settings_of(ctx)
@@ -311,7 +312,8 @@ def embed(ctx: click.Context, quiet: bool, batch_size: int, limit: int | None) -
 def index(ctx: click.Context, rebuild: bool, quiet: bool) -> None:
     """Bring the search indexes beside a SQLite database up to date (or rebuild them)."""
     from papertide.search.keyword_tantivy import TantivyIndex, index_dir_for
-    from papertide.search.service import service_for, shared_embedder
+    from papertide.search.models import shared_embedder
+    from papertide.search.service import service_for
 
     settings = settings_of(ctx)
     engine = make_engine(settings.database_url)

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from papertide.catalog.records import Version
 from papertide.config import Settings
+from papertide.search.models import shared_embedder
 from papertide.search.pipeline import embed_missing
-from papertide.search.service import shared_embedder
 from papertide.web.auth import SESSION_COOKIE
 
 pytestmark = needs_chromium

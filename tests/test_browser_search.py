@@ -11,7 +11,7 @@ from factories import make_record, write_records
 from sqlalchemy import Engine
 
 from papertide.config import Settings
-from papertide.search.service import shared_embedder
+from papertide.search.models import shared_embedder
 
 pytestmark = needs_chromium
 

@@ -22,8 +22,8 @@ from papertide.personal import marks, saves
 from papertide.personal.feed import CandidateCache, FeedPage, for_you
 from papertide.personal.interests import RuleSet, make_interests, save_interests
 from papertide.search.embedder import Embedder
+from papertide.search.models import shared_embedder
 from papertide.search.pipeline import embed_missing
-from papertide.search.service import shared_embedder
 from papertide.web.app import create_app
 
 NOW = datetime.now(UTC)

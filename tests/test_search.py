@@ -18,8 +18,9 @@ from papertide.errors import InvalidInput
 from papertide.search.embedder import Embedder, document_text
 from papertide.search.filters import SearchFilters, Sort
 from papertide.search.hybrid import fragment_pins
+from papertide.search.models import shared_embedder
 from papertide.search.pipeline import embed_missing, missing_count
-from papertide.search.service import Mode, SearchRequest, SearchService, shared_embedder
+from papertide.search.service import Mode, SearchRequest, SearchService
 from papertide.search.vectors import paper_vector
 
 # Twelve papers on distinct topics; words chosen so some queries match by meaning only.

@@ -16,8 +16,8 @@ from papertide.cli import cli
 from papertide.config import Settings
 from papertide.db.engine import write_transaction
 from papertide.search.embedder import Embedder
+from papertide.search.models import shared_embedder
 from papertide.search.pipeline import embed_missing
-from papertide.search.service import shared_embedder
 from papertide.web.app import create_app
 
 HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'

@@ -33,9 +33,11 @@ from papertide.db.engine import is_sqlite
 from papertide.db.schema import paper_embeddings, papers
 from papertide.errors import InvalidInput
 from papertide.search import hybrid, keyword_postgres, vectors
+from papertide.search.coverage import Coverage
 from papertide.search.embedder import Embedder
 from papertide.search.filters import SearchFilters, Sort
 from papertide.search.keyword_tantivy import KeywordHits, TantivyIndex, index_dir_for
+from papertide.search.models import claim_loading, loaded, model_key, shared_embedder
 from papertide.search.pipeline import CHUNK, embed_missing
 from papertide.search.query import SearchQuery, parse_query, plain_terms
 
@@ -44,59 +46,9 @@ log = logging.getLogger(__name__)
 DEPTH = 100  # candidates taken from each ranking for fusion
 FILTERED_DEPTH = 400  # vector candidates fetched when filters will drop some
 MAX_RESULTS = 200  # relevance results one can page through
+MAX_PAGE_SIZE = 120  # the HF search API's largest limit
 _INLINE_CHANGES = 2000
 _RECOUNT_S = 60.0
-
-
-@dataclass(frozen=True)
-class _Coverage:
-    """Counts of papers and of vectors, and the highest ids they had when counted."""
-
-    model: str | None
-    at: float
-    embedded: int
-    papers: int
-    last_vector: int
-    last_paper: int
-
-    @classmethod
-    def count(cls, connection: Connection, model: str | None) -> _Coverage:
-        embedded, last_vector = 0, 0
-        if model is not None:
-            embedded, last_vector = connection.execute(
-                select(func.count(), func.coalesce(func.max(paper_embeddings.c.id), 0)).where(
-                    paper_embeddings.c.model == model
-                )
-            ).one()
-        papers_n, last_paper = connection.execute(
-            select(func.count(), func.coalesce(func.max(papers.c.id), 0))
-        ).one()
-        return cls(model, time.monotonic(), embedded, papers_n, last_vector, last_paper)
-
-    def advance(self, connection: Connection) -> _Coverage:
-        new_papers, last_paper = connection.execute(
-            select(func.count(), func.coalesce(func.max(papers.c.id), self.last_paper)).where(
-                papers.c.id > self.last_paper
-            )
-        ).one()
-        new_vectors, last_vector = 0, self.last_vector
-        if self.model is not None:
-            new_vectors, last_vector = connection.execute(
-                select(
-                    func.count(), func.coalesce(func.max(paper_embeddings.c.id), self.last_vector)
-                ).where(
-                    paper_embeddings.c.model == self.model,
-                    paper_embeddings.c.id > self.last_vector,
-                )
-            ).one()
-        return _Coverage(
-            self.model,
-            self.at,
-            self.embedded + new_vectors,
-            self.papers + new_papers,
-            last_vector,
-            last_paper,
-        )
 
 
 class Mode(StrEnum):
@@ -126,8 +78,8 @@ class SearchRequest:
     def __post_init__(self) -> None:
         if self.page < 1:
             raise InvalidInput(f"page {self.page} does not exist (pages start at 1)")
-        if not 1 <= self.page_size <= 100:
-            raise InvalidInput(f"page size {self.page_size} is outside 1-100")
+        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"page size {self.page_size} is outside 1-{MAX_PAGE_SIZE}")
 
 
 @dataclass
@@ -139,33 +91,6 @@ class SearchOutcome:
     notice: str | None = None
     pins: dict[int, str] = field(default_factory=dict)  # id -> why it comes first
     keyword_total: int = 0  # papers matching the words (capped on PostgreSQL)
-
-
-# --- the embedding model, shared by every service in the process ------------------------------
-
-_models: dict[tuple[str, str, int], Embedder] = {}
-_loading: set[tuple[str, str, int]] = set()
-_models_lock = threading.Lock()
-
-
-def shared_embedder(model: str, precision: str, threads: int) -> Embedder:
-    """The process's Embedder for these settings, loaded on first use (seconds)."""
-    key = (model, precision, threads)
-    with _models_lock:
-        found = _models.get(key)
-    if found is not None:
-        return found
-    embedder = Embedder.load(model, precision=precision, threads=threads or None)
-    with _models_lock:
-        return _models.setdefault(key, embedder)
-
-
-def _key(settings: Settings, serving: bool) -> tuple[str, str, int]:
-    """The model's settings; ``embedding_threads = 0`` means one thread in a server (a query is
-    one short text: a second thread only adds hand-offs and takes the core requests need;
-    measured at 1M papers: hybrid p50 29.5 -> 19.3 ms) and PyTorch's default elsewhere."""
-    threads = settings.embedding_threads or (1 if serving else 0)
-    return (settings.embedding_model, settings.embedding_precision, threads)
 
 
 class SearchService:
@@ -185,7 +110,7 @@ class SearchService:
         self.keyword = TantivyIndex(engine, folder) if folder else None
         self._vectors: vectors.FaissVectors | None = None
         self._vectors_lock = threading.Lock()
-        self._status: _Coverage | None = None
+        self._status: Coverage | None = None
         self._status_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -195,21 +120,17 @@ class SearchService:
 
     def embedder(self, *, wait: bool = False) -> Embedder | None:
         """The model when loaded; otherwise start loading it (unless ``wait``) and say None."""
-        key = _key(self.settings, self.serving)
-        with _models_lock:
-            found = _models.get(key)
-            if found is not None or wait:
-                pass
-            elif key not in _loading:
-                _loading.add(key)
-                threading.Thread(target=self._load_model, daemon=True, name="model").start()
+        key = model_key(self.settings, self.serving)
+        found = loaded(key)
         if found is None and wait:
             return shared_embedder(*key)
+        if found is None and claim_loading(key):
+            threading.Thread(target=self._load_model, daemon=True, name="model").start()
         return found
 
     def _load_model(self) -> None:
         try:
-            shared_embedder(*_key(self.settings, self.serving))
+            shared_embedder(*model_key(self.settings, self.serving))
         except Exception as exc:  # a bad model setting: searches say so and stay keyword-only
             self._model_error = str(exc)
             log.error("embedding model failed to load: %s", exc)
@@ -275,7 +196,7 @@ class SearchService:
             status = self._status
             with self.engine.connect() as connection:
                 if status is None or status.model != name:
-                    status = _Coverage.count(connection, name)
+                    status = Coverage.count(connection, name)
                 else:
                     status = status.advance(connection)
             self._status = status
@@ -289,7 +210,7 @@ class SearchService:
         status = self._status
         if status is None or status.model != name or time.monotonic() - status.at > _RECOUNT_S:
             with self.engine.connect() as connection:
-                fresh = _Coverage.count(connection, name)
+                fresh = Coverage.count(connection, name)
             with self._status_lock:
                 self._status = fresh
 
