@@ -73,6 +73,7 @@ class PaperCard:
     title_html: Markup | None = None
     excerpt_html: Markup | None = None
     reason_kind: str = "trending"  # "match": why a search put it first
+    paper_id: int = 0  # the catalog's key (search, feeds and similar papers order cards by it)
 
 
 class CardPage(NamedTuple):
@@ -263,6 +264,7 @@ def fetch_cards(connection: Connection, statement: Select[Any]) -> list[PaperCar
             listed_on=row["listed_on"],
             position=row["position"],
             reason=row.get("reason"),
+            paper_id=row["id"],
         )
         for row in rows
     ]
@@ -289,12 +291,8 @@ def cards_for_ids(connection: Connection, ids: list[int]) -> list[PaperCard]:
         )
         .where(papers.c.id.in_(ids), papers.c.hidden_at.is_(None))
     )
-    cards = fetch_cards(connection, statement)
     rank = {paper_id: n for n, paper_id in enumerate(ids)}
-    order = dict(
-        connection.execute(select(papers.c.arxiv_id, papers.c.id).where(papers.c.id.in_(ids))).all()
-    )
-    return sorted(cards, key=lambda card: rank[order[card.arxiv_id]])
+    return sorted(fetch_cards(connection, statement), key=lambda card: rank[card.paper_id])
 
 
 def paper_page(connection: Connection, arxiv_id: str, *, include_hidden: bool = False) -> PaperPage:

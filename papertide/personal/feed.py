@@ -222,7 +222,11 @@ class CandidateCache:
 
 
 def load_profile(
-    connection: Connection, user_id: int, embedder: Embedder, interests: Interests
+    connection: Connection,
+    user_id: int,
+    embedder: Embedder,
+    interests: Interests,
+    dismissed: set[int] | None = None,
 ) -> Profile:
     """The user's positives (upvotes and saves), negatives (dismissals) and topic vectors."""
     liked = (
@@ -249,7 +253,8 @@ def load_profile(
         .where(paper_embeddings.c.model == embedder.name)
         .order_by(newest.c.at.desc())
     ).all()
-    dismissed = marked_ids(connection, user_id, Mark.DISMISSED)
+    if dismissed is None:
+        dismissed = marked_ids(connection, user_id, Mark.DISMISSED)
     negative_rows = (
         connection.execute(
             select(paper_embeddings.c.vector).where(
@@ -461,13 +466,10 @@ def for_you(
 ) -> FeedPage:
     """One page of the user's feed. Papers they dismissed, saw, saved or upvoted are left out."""
     interests = load_interests(connection, user_id)
-    profile = load_profile(connection, user_id, embedder, interests)
+    dismissed = marked_ids(connection, user_id, Mark.DISMISSED)
+    profile = load_profile(connection, user_id, embedder, interests, dismissed)
     candidates = cache.get(connection, embedder.name, interests.window_days, now or window_now())
-    exclude = (
-        marked_ids(connection, user_id, Mark.DISMISSED)
-        | marked_ids(connection, user_id, Mark.SEEN)
-        | set(profile.positive_ids)
-    )
+    exclude = dismissed | marked_ids(connection, user_id, Mark.SEEN) | set(profile.positive_ids)
     ranking = rank(profile, candidates, interests, exclude, followed_papers(connection, user_id))
     items = ranking.page((page - 1) * page_size, page_size)
     return FeedPage(items, len(ranking), interests, profile.cold)

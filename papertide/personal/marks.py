@@ -66,3 +66,16 @@ def marked_ids(connection: Connection, user_id: int, kind: Mark) -> set[int]:
             )
         ).scalars()
     )
+
+
+def has_mark(connection: Connection, user_id: int, paper_id: int, kind: Mark) -> bool:
+    return (
+        connection.execute(
+            select(paper_marks.c.paper_id).where(
+                paper_marks.c.user_id == user_id,
+                paper_marks.c.paper_id == paper_id,
+                paper_marks.c.kind == kind.value,
+            )
+        ).first()
+        is not None
+    )

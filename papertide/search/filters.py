@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, exists, func, select, true
+from sqlalchemy import ColumnElement, and_, exists, func, select
 
 from papertide.cards import EntryStatus
 from papertide.db.schema import daily_entries, organizations, paper_categories, papers
@@ -124,4 +124,4 @@ class SearchFilters:
         for name in self.authors:
             pattern = "%" + name.lower().replace("\\", "\\\\").replace("%", r"\%") + "%"
             conditions.append(func.lower(papers.c.authors_text).like(pattern, escape="\\"))
-        return and_(true(), *conditions) if conditions else true()
+        return and_(*conditions)

@@ -17,7 +17,6 @@ from papertide.search.service import Mode, SearchOutcome, SearchRequest, SearchS
 class ResultPage:
     outcome: SearchOutcome
     cards: list[PaperCard]
-    abstracts: dict[str, str]  # arxiv id -> whole abstract (the API returns it)
 
 
 def search_cards(
@@ -25,29 +24,28 @@ def search_cards(
 ) -> ResultPage:
     """Run ``request`` and turn its page of ids into highlighted cards (pins say why)."""
     outcome = service.search(request)
-    cards = cards_for_ids(connection, outcome.ids)
-    arxiv_of = dict(
-        connection.execute(
-            select(papers.c.id, papers.c.arxiv_id).where(papers.c.id.in_(outcome.ids))
-        ).all()
-    )
-    pinned = {arxiv_of[i]: why for i, why in outcome.pins.items() if i in arxiv_of}
     marked = [
         replace(
             card,
             title_html=highlight(card.title, outcome.query),
             excerpt_html=highlight(card.excerpt, outcome.query),
-            reason=pinned.get(card.arxiv_id),
+            reason=outcome.pins.get(card.paper_id),
             reason_kind="match",
         )
-        for card in cards
+        for card in cards_for_ids(connection, outcome.ids)
     ]
-    abstracts = dict(
+    return ResultPage(outcome, marked)
+
+
+def abstracts_of(connection: Connection, cards: list[PaperCard]) -> dict[str, str]:
+    """Whole abstracts of the cards' papers (cards carry an excerpt; the API returns all)."""
+    return dict(
         connection.execute(
-            select(papers.c.arxiv_id, papers.c.abstract).where(papers.c.id.in_(outcome.ids))
+            select(papers.c.arxiv_id, papers.c.abstract).where(
+                papers.c.id.in_([c.paper_id for c in cards])
+            )
         ).all()
     )
-    return ResultPage(outcome, marked, abstracts)
 
 
 def similar_cards(

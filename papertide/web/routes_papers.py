@@ -56,7 +56,7 @@ def _mark_seen(request: Request, connection: DbConnection, viewer: User, arxiv_i
     """Opening a paper's page marks it seen: the feed and digests will not recommend it again.
     A read first, so a page seen before costs no write."""
     paper_id = connection.execute(select(papers.c.id).where(papers.c.arxiv_id == arxiv_id)).scalar()
-    if paper_id is None or paper_id in marks.marked_ids(connection, viewer.id, marks.Mark.SEEN):
+    if paper_id is None or marks.has_mark(connection, viewer.id, paper_id, marks.Mark.SEEN):
         return
     with write_transaction(engine_of(request)) as writer:
         marks.mark(writer, viewer, [paper_id], marks.Mark.SEEN, "web")

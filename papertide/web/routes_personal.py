@@ -54,13 +54,9 @@ def _feed(request: Request, connection: Any, user: User, page: int, size: int) -
 
 def _feed_cards(connection: Any, feed: FeedPage) -> list[PaperCard]:
     reasons = {item.paper_id: item.reason for item in feed.items}
-    ids = [item.paper_id for item in feed.items]
-    arxiv = dict(
-        connection.execute(select(papers.c.arxiv_id, papers.c.id).where(papers.c.id.in_(ids))).all()
-    )
     return [
-        replace(card, reason=reasons[arxiv[card.arxiv_id]], reason_kind="match")
-        for card in cards_for_ids(connection, ids)
+        replace(card, reason=reasons[card.paper_id], reason_kind="match")
+        for card in cards_for_ids(connection, list(reasons))
     ]
 
 

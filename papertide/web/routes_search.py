@@ -19,7 +19,7 @@ from papertide.db.schema import comments, paper_authors, papers
 from papertide.errors import InvalidInput, NotFound
 from papertide.search.filters import SearchFilters, Sort
 from papertide.search.query import parse_query
-from papertide.search.results import ResultPage, search_cards, similar_cards
+from papertide.search.results import abstracts_of, search_cards, similar_cards
 from papertide.search.service import MAX_RESULTS, Mode, SearchRequest, SearchService
 from papertide.web.deps import DbConnection
 from papertide.web.params import parse_day
@@ -205,9 +205,10 @@ def _card_json(
 
 
 def cards_json(
-    request: Request, connection: Connection, cards: list[PaperCard], abstracts: dict[str, str]
+    request: Request, connection: Connection, cards: list[PaperCard]
 ) -> list[dict[str, Any]]:
     ids = [c.arxiv_id for c in cards]
+    abstracts = abstracts_of(connection, cards)
     authors = _authors(connection, ids)
     counts = _comment_counts(connection, ids)
     voted = voted_on(request, connection, cards)
@@ -235,19 +236,8 @@ def api_search(
         raise InvalidInput(f"q is {len(q)} characters long; the limit is {HF_MAX_QUERY}")
     if not q.strip():
         raise InvalidInput("q is empty: give words, a phrase, an arXiv id or a title")
-    result: ResultPage = search_cards(
-        search_service(request), connection, SearchRequest(q, page_size=min(limit, 100))
-    )
-    if limit > 100 and result.outcome.total > 100:
-        more = search_cards(
-            search_service(request), connection, SearchRequest(q, page=2, page_size=100)
-        )
-        result = ResultPage(
-            result.outcome,
-            (result.cards + more.cards)[:limit],
-            {**result.abstracts, **more.abstracts},
-        )
-    return JSONResponse(cards_json(request, connection, result.cards, result.abstracts))
+    result = search_cards(search_service(request), connection, SearchRequest(q, page_size=limit))
+    return JSONResponse(cards_json(request, connection, result.cards))
 
 
 @router.get("/api/papers/{arxiv_id:path}/similar")
@@ -260,13 +250,6 @@ def api_similar(
     """The papers closest in meaning to one paper (cosine of their embeddings)."""
     canonical = parse_arxiv_id(arxiv_id).id
     cards, mode = similar_cards(search_service(request), connection, canonical, limit)
-    abstracts = dict(
-        connection.execute(
-            select(papers.c.arxiv_id, papers.c.abstract).where(
-                papers.c.arxiv_id.in_([c.arxiv_id for c in cards])
-            )
-        ).all()
-    )
-    response = JSONResponse(cards_json(request, connection, cards, abstracts))
+    response = JSONResponse(cards_json(request, connection, cards))
     response.headers["X-Papertide-Similarity"] = "embedding" if mode is Mode.VECTOR else "keyword"
     return response
