@@ -6,12 +6,10 @@ multi-row ``INSERT .. VALUES (..), (..)`` statements. The values are exactly wha
 SQLite types store (:class:`papertide.catalog.rows.SqliteValues`), so rows read back identically
 whichever path wrote them; errors come out as the same SQLAlchemy exceptions.
 
-Multi-row statements matter for the full-text index too: FTS5 flushes its pending terms at every
-statement boundary inside a transaction, so one statement per paper (a plain ``executemany``)
-makes the ``papers_fts_insert`` trigger write one tiny index segment per paper, and merging those
-took longer than the tokenizing (papers and index: 10.4 s per 100k papers, against 4.3 to 4.7 s
-in statements of ~1,000 rows). The triggers stay, and the index is in step after every
-statement.
+Multi-row statements also keep the search triggers cheap (migration 0004: each marks the paper
+in ``search_changes``). Under FTS5 (revisions 0001-0003) they mattered more: FTS5 flushed its
+pending terms at every statement boundary, so one statement per paper cost 10.4 s per 100k papers
+against 4.3 to 4.7 s in statements of ~1,000 rows.
 """
 
 from __future__ import annotations

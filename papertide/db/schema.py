@@ -1,10 +1,10 @@
 """The one logical schema, in SQLAlchemy Core, shared by SQLite and PostgreSQL.
 
-Papers carry an integer surrogate key (``id``) used by every child table, the full-text index and
-(later) the vector index; the arXiv id without version (``arxiv_id``) is the natural key and is
-unique. Engine-specific full-text parts (the FTS5 table and its triggers on SQLite, the
-``tsvector`` column and GIN index on PostgreSQL) are not Core objects: they live in
-:mod:`papertide.db.fulltext` and are created by the migrations.
+Papers carry an integer surrogate key (``id``) used by every child table and the search indexes;
+the arXiv id without version (``arxiv_id``) is the natural key and is unique. Engine-specific
+search parts (the change-marking triggers on SQLite, the ``tsvector`` column and GIN index on
+PostgreSQL) are not Core objects: they live in :mod:`papertide.db.fulltext` and are created by
+the migrations.
 """
 
 from __future__ import annotations
