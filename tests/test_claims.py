@@ -138,6 +138,7 @@ def test_claim_from_the_paper_page_and_see_the_badge(
     assert "Grace Hopper" in queue and 'href="/users/ada"' in queue
     with engine.connect() as connection:
         (pending,) = claims.pending_claims(connection)
+    assert f'action="/moderation/claims/{pending.id}/approve"' in queue
     assert post(moderator, f"/moderation/claims/{pending.id}/approve").status_code == 303
     page = anonymous.get(f"/papers/{paper}").text
     assert 'href="/users/ada" title="Verified author: ada"' in page
