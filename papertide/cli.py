@@ -408,5 +408,14 @@ def _require_schema(engine: Any) -> None:
     require_current_schema(engine)
 
 
+def _add_commands() -> None:
+    from papertide.cli_digest import digest
+
+    cli.add_command(digest)
+
+
+_add_commands()
+
+
 def main() -> None:
     cli(prog_name="papertide")

@@ -207,12 +207,99 @@ SETTINGS: tuple[Setting, ...] = (
         "mail_backend",
         str,
         "console",
-        "How email leaves: `console` (printed to the server's log) or `file` (one .eml file per "
-        "message in `mail_dir`).",
-        validate=lambda v: _check_choice(v, ("console", "file")),
+        "How email leaves: `smtp` (through the server named by the `smtp_*` settings), "
+        "`console` (printed to the server's log) or `file` (one .eml file per message in "
+        "`mail_dir`).",
+        validate=lambda v: _check_choice(v, ("smtp", "console", "file")),
     ),
     Setting("mail_dir", str, "./mail", "Folder for the `file` mail backend."),
-    Setting("mail_from", str, "Papertide <papertide@localhost>", "Sender of the site's emails."),
+    Setting(
+        "mail_from",
+        str,
+        "Papertide <papertide@localhost>",
+        "Sender of the site's emails (`Name <address>`); its address is also the envelope "
+        "sender, where bounces go.",
+        validate=lambda v: _check_mailbox(v),
+    ),
+    Setting(
+        "mail_rate_limit",
+        float,
+        0.0,
+        "Most messages per second sent through SMTP (0: as fast as the server takes them).",
+        validate=lambda v: _check_min(v, 0),
+    ),
+    Setting("smtp_host", str, "localhost", "SMTP server for the `smtp` mail backend."),
+    Setting(
+        "smtp_port",
+        int,
+        587,
+        "SMTP server port (587 for STARTTLS, 465 for TLS, 25 for none).",
+        validate=_check_port,
+    ),
+    Setting(
+        "smtp_security",
+        str,
+        "starttls",
+        "How the SMTP connection is secured: `starttls`, `tls` (implicit, port 465) or `none`.",
+        validate=lambda v: _check_choice(v, ("starttls", "tls", "none")),
+    ),
+    Setting("smtp_username", str, "", "SMTP user name (empty: no authentication)."),
+    Setting("smtp_password", str, "", "SMTP password.", secret=True),
+    Setting(
+        "smtp_timeout",
+        float,
+        30.0,
+        "Seconds to wait for the SMTP server before counting the attempt as failed.",
+        validate=_check_positive,
+    ),
+    Setting(
+        "digest_send_time",
+        str,
+        "07:00",
+        "Local time (site time zone, HH:MM) at which digests go out: daily ones each weekday "
+        "morning with the lists since the previous weekday, weekly ones on Monday morning with "
+        "the previous week.",
+        validate=lambda v: _check_clock(v),
+    ),
+    Setting(
+        "digest_size",
+        int,
+        10,
+        "Papers per digest section that a new subscription starts with (subscribers choose "
+        "3 to 30).",
+        validate=lambda v: _check_range(v, 3, 30),
+    ),
+    Setting(
+        "digest_max_attempts",
+        int,
+        8,
+        "Attempts at delivering one digest through SMTP before it is marked failed (temporary "
+        "errors are retried with growing waits: 1, 5, 15, 30 minutes, then hourly).",
+        validate=_check_positive,
+    ),
+    Setting(
+        "digest_bounce_limit",
+        int,
+        3,
+        "Permanent refusals (5xx) in a row after which a subscription counts as bouncing and "
+        "gets no more mail.",
+        validate=_check_positive,
+    ),
+    Setting(
+        "scheduler",
+        bool,
+        True,
+        "Run the built-in scheduler in `papertide serve` (digests at `digest_send_time`, "
+        "trending every `trending_refresh_minutes`, retries). Only one process runs it at a "
+        "time; the others stand by.",
+    ),
+    Setting(
+        "trending_refresh_minutes",
+        int,
+        15,
+        "How often the scheduler recomputes trending scores.",
+        validate=_check_positive,
+    ),
     Setting(
         "comment_edit_minutes",
         int,
@@ -321,6 +408,28 @@ def _check_min(value: float, minimum: float) -> None:
 def _check_http_url(value: str) -> None:
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"{value!r} is not an http(s) URL")
+
+
+def _check_range(value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{value} is outside {low}-{high}")
+
+
+def _check_clock(value: str) -> None:
+    hours, _, minutes = value.partition(":")
+    if (
+        not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60)
+        or len(minutes) != 2
+    ):
+        raise ValueError(f"{value!r} is not a time of day such as 07:00")
+
+
+def _check_mailbox(value: str) -> None:
+    from email.utils import parseaddr
+
+    address = parseaddr(value)[1]
+    if "@" not in address:
+        raise ValueError(f"{value!r} has no email address (expected Name <user@example.org>)")
 
 
 def _check_choice(value: str, choices: tuple[str, ...]) -> None:

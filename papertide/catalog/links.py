@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 _URL = r"https?://[^\s<>\"'{}\\]+"
 _URL_RE = re.compile(_URL, re.IGNORECASE)
@@ -76,3 +77,17 @@ def extract_links(*texts: str | None) -> PaperLinks:
         return PaperLinks(None, None)
     code = find_code_url(joined)
     return PaperLinks(code, find_project_url(joined, code))
+
+
+def http_url(url: str | None) -> str | None:
+    """``url`` if it is an absolute http(s) URL with a host, else None (never linked)."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+        return None
+    return url

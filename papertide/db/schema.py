@@ -477,3 +477,68 @@ interests = Table(
     Column("onboarded_at", UTCDateTime()),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),  # lower-cased
+    # The account it belongs to (its "picked for you" section); None for email-only subscribers.
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    # The secret in every email's links (preferences, preview, one-click unsubscribe).
+    Column("token", String(64), nullable=False, unique=True),
+    Column("frequency", String(8), nullable=False, server_default="daily"),  # daily | weekly
+    Column("size", Integer, nullable=False, server_default="10"),  # papers per section
+    Column("personal", Boolean, nullable=False, server_default="1"),  # add "picked for you"
+    # {"include": {"keywords": [...], "categories": [...], ...}, "exclude": {...}}
+    Column("rules", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("confirm_sent_at", UTCDateTime()),
+    Column("confirmed_at", UTCDateTime()),
+    Column("unsubscribed_at", UTCDateTime()),
+    Column("bounces", Integer, nullable=False, server_default="0"),  # permanent refusals in a row
+    Column("bouncing_at", UTCDateTime()),  # set at digest_bounce_limit: no more mail
+    Column("last_error", Text),
+    Index("ix_subscriptions_user_id", "user_id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "subscription_id",
+        Integer,
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("period", String(32), nullable=False),  # daily:2026-11-30 | weekly:2026-W48
+    # pending -> ready (composed) -> sending (handed to SMTP) -> sent | failed | skipped
+    Column("status", String(8), nullable=False, server_default="pending"),
+    Column("message_id", String(200), nullable=False, unique=True),  # fixed at creation
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("resends", Integer, nullable=False, server_default="0"),  # after an interruption
+    Column("last_error", Text),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    Column("paper_ids", JSON),  # what the digest holds, fixed when composed
+    Column("raw", LargeBinary),  # the composed message while it is in flight
+    UniqueConstraint("subscription_id", "period"),
+    Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_outbox_period_status", "period", "status"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    # One row per job and occurrence ("digest", "daily:2026-11-30"): the scheduler's memory of
+    # what it already did, so a restart neither skips nor repeats a run.
+    Column("job", String(40), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("status", String(8), nullable=False),  # running | done | failed
+    Column("detail", Text),
+    PrimaryKeyConstraint("job", "key"),
+)

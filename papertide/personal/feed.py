@@ -32,8 +32,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +53,7 @@ from papertide.db.schema import (
     users,
     votes,
 )
-from papertide.personal.interests import Interests, PaperFacts, load_interests, matches_one
+from papertide.personal.interests import Interests, PaperFacts, RuleMasks, load_interests
 from papertide.personal.marks import Mark, marked_ids
 from papertide.search.embedder import Embedder
 
@@ -74,37 +75,15 @@ class Candidates:
     facts: list[PaperFacts]
     upvotes: npt.NDArray[np.float32]
     titles: list[str]
-    # Rule results per (kind, value), computed once per cached window, shared by all users.
-    rule_masks: dict[tuple[str, str], npt.NDArray[np.bool_]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
 
-    def rule_mask(self, kind: str, value: str) -> npt.NDArray[np.bool_]:
-        """Which candidates match one rule (see :meth:`RuleSet.matches_one`)."""
-        key = (kind, value)
-        found = self.rule_masks.get(key)
-        if found is None:
-            found = np.fromiter(
-                (matches_one(kind, value, facts) for facts in self.facts),
-                dtype=bool,
-                count=len(self.facts),
-            )
-            self.rule_masks[key] = found
-        return found
+    @cached_property
+    def masks(self) -> RuleMasks:
+        """Rule results, computed once per cached window and shared by all users."""
+        return RuleMasks(self.facts)
 
     def passing(self, interests: Interests) -> npt.NDArray[np.bool_]:
         """Which candidates ``interests``' rules let through."""
-        n = len(self.facts)
-        keep = np.ones(n, dtype=bool)
-        for kind, value in interests.exclude.rules():
-            keep &= ~self.rule_mask(kind, value)
-        include = list(interests.include.rules())
-        if include:
-            wanted = np.zeros(n, dtype=bool)
-            for kind, value in include:
-                wanted |= self.rule_mask(kind, value)
-            keep &= wanted
-        return keep
+        return self.masks.passing(interests.include, interests.exclude)
 
     @property
     def trending(self) -> npt.NDArray[np.float32]:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -82,6 +84,41 @@ def _phrase(keyword: str) -> re.Pattern[str]:
         pattern = re.compile(rf"(?<!\w){words}(?!\w)")
         _PHRASES[keyword] = pattern
     return pattern
+
+
+class RuleMasks:
+    """Which of a fixed list of papers each rule matches, computed once per rule: a digest run
+    or a cached feed window answers every subscriber's rules from the same arrays."""
+
+    def __init__(self, facts: list[PaperFacts]) -> None:
+        self.facts = facts
+        self._masks: dict[tuple[str, str], npt.NDArray[np.bool_]] = {}
+
+    def mask(self, kind: str, value: str) -> npt.NDArray[np.bool_]:
+        key = (kind, value)
+        found = self._masks.get(key)
+        if found is None:
+            found = np.fromiter(
+                (matches_one(kind, value, facts) for facts in self.facts),
+                dtype=bool,
+                count=len(self.facts),
+            )
+            self._masks[key] = found
+        return found
+
+    def passing(self, include: RuleSet, exclude: RuleSet) -> npt.NDArray[np.bool_]:
+        """Which papers the rules let through (see the module docstring)."""
+        n = len(self.facts)
+        keep = np.ones(n, dtype=bool)
+        for kind, value in exclude.rules():
+            keep &= ~self.mask(kind, value)
+        wanted = include.rules()
+        if wanted:
+            hit = np.zeros(n, dtype=bool)
+            for kind, value in wanted:
+                hit |= self.mask(kind, value)
+            keep &= hit
+        return keep
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,16 @@ def mark(
     connection: Connection, user: User, paper_ids: Iterable[int], kind: Mark, via: str = "web"
 ) -> None:
     """Mark papers (idempotent: the first mark's time and channel are kept)."""
+    mark_for(connection, user.id, paper_ids, kind, via)
+
+
+def mark_for(
+    connection: Connection, user_id: int, paper_ids: Iterable[int], kind: Mark, via: str
+) -> None:
+    """:func:`mark` by user id (digests and feeds know the id, not the account)."""
     now = datetime.now(UTC)
     values = [
-        {"user_id": user.id, "paper_id": p, "kind": kind.value, "via": via, "at": now}
+        {"user_id": user_id, "paper_id": p, "kind": kind.value, "via": via, "at": now}
         for p in dict.fromkeys(paper_ids)
     ]
     if values:

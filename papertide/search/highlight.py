@@ -60,7 +60,7 @@ def highlight(text: str, query: SearchQuery) -> Markup:
     matcher = _matcher(query)
     if not text or (matcher.phrases is None and not matcher.stems):
         return escape(text)
-    math = _math_spans(text)
+    math = math_spans(text)
     marks: list[Span] = []
     if matcher.phrases is not None:
         in_math = _Spans(math)
@@ -141,7 +141,7 @@ def _word_marks(word: str, offset: int, stems: frozenset[str]) -> list[Span]:
     return marks
 
 
-def _math_spans(text: str) -> list[Span]:
+def math_spans(text: str) -> list[Span]:
     """The merged regions of ``text`` that papertide.js may typeset (module docstring)."""
     spans: list[Span] = []
     found: dict[str, int] = {}

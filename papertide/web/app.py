@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
@@ -15,11 +16,16 @@ from papertide.accounts.sessions import CookieSigner, site_secret
 from papertide.config import Settings
 from papertide.db.engine import make_engine, write_transaction
 from papertide.db.migrate import require_current_schema
+from papertide.digest.service import digest_job
+from papertide.jobs import Scheduler, trending_job
+from papertide.mail import make_mailer
 from papertide.personal.feed import CandidateCache
-from papertide.search.service import service_for
+from papertide.search.embedder import Embedder
+from papertide.search.service import SearchService, service_for
 from papertide.web import (
     routes_accounts,
     routes_community,
+    routes_digest,
     routes_lists,
     routes_moderation,
     routes_orgs,
@@ -81,6 +87,19 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def _scheduler(engine: Engine, settings: Settings, search: SearchService) -> Scheduler:
+    def embedder() -> Embedder:
+        model = search.embedder(wait=True)
+        assert model is not None
+        return model
+
+    jobs = {
+        "trending": trending_job(engine, settings),
+        "digest": digest_job(engine, settings, lambda: make_mailer(settings), embedder),
+    }
+    return Scheduler(engine, settings, jobs)
+
+
 def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     """The Papertide web app for ``settings``.
 
@@ -96,14 +115,19 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
             raise
 
     search = service_for(engine, settings, serving=True)
+    scheduler = _scheduler(engine, settings, search)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Served for real (not a bare TestClient): keep the search indexes in step and embed
-        # new papers in the background; semantic search switches on as vectors arrive.
+        # new papers in the background; semantic search switches on as vectors arrive. The
+        # scheduler (digests, trending) runs in whichever worker takes its lock.
         search.embedder()  # starts loading the model
         search.start_background()
+        if settings.scheduler:
+            scheduler.start()
         yield
+        scheduler.stop()
         search.stop()
         engine.dispose()
 
@@ -119,6 +143,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.search = search
+    app.state.scheduler = scheduler
     app.state.feed_cache = CandidateCache()
     app.state.secret = secret
     app.state.signer = CookieSigner(secret)
@@ -133,6 +158,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.include_router(routes_moderation.router)
     app.include_router(routes_search.router)
     app.include_router(routes_personal.router)
+    app.include_router(routes_digest.router)
     app.include_router(routes_papers.router)  # last: /papers/{arxiv_id:path} catches the rest
     install_error_handlers(app)
     app.add_middleware(ViewerMiddleware)

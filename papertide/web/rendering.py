@@ -18,25 +18,12 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from papertide import __version__ as _package_version
+from papertide.catalog.links import http_url
 from papertide.config import Settings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-
-
-def http_url(url: str | None) -> str | None:
-    """``url`` if it is an absolute http(s) URL with a host, else None (never linked)."""
-    if not url:
-        return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
-        return None
-    return url
 
 
 def link_label(url: str) -> str:
@@ -146,10 +133,15 @@ def make_environment(settings: Settings) -> Environment:
 
 
 def render(
-    request: Request, template: str, context: dict[str, Any], status: int = 200
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """Render ``template`` with ``context`` (plus ``section`` for the navigation, default none)."""
     env: Environment = request.app.state.templates
     viewer = getattr(request.state, "viewer", None)
     values = {"section": None, "viewer": viewer, "path": request.url.path, **context}
-    return HTMLResponse(env.get_template(template).render(values), status_code=status)
+    page = env.get_template(template).render(values)
+    return HTMLResponse(page, status_code=status, headers=headers)

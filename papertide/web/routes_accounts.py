@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,8 +13,9 @@ from fastapi.responses import RedirectResponse, Response
 from papertide.accounts import resets, sessions, tokens, users
 from papertide.accounts.ratelimit import Limit, enforce
 from papertide.db.engine import write_transaction
+from papertide.digest.subscriptions import for_user
 from papertide.errors import Conflict, InvalidInput
-from papertide.mail import compose, make_mailer
+from papertide.mail import MailError, compose, make_mailer, send_message
 from papertide.web.auth import (
     LoggedInUser,
     check_csrf,
@@ -24,6 +27,7 @@ from papertide.web.deps import AppSettings, DbConnection, engine_of, safe_next
 from papertide.web.rendering import render
 
 router = APIRouter()
+log = logging.getLogger("papertide.accounts")
 
 SIGNUP_PER_IP = Limit(5, 3600, "sign-ups from your address")
 LOGIN_PER_IP = Limit(20, 900, "log-in attempts from your address")
@@ -133,6 +137,7 @@ def settings_page(request: Request, user: LoggedInUser, connection: DbConnection
         "title": "Settings",
         "tokens": tokens.list_tokens(connection, user),
         "message": request.query_params.get("done"),
+        "digest": for_user(connection, user.id),
     }
     return render(request, "settings.html", context)
 
@@ -163,9 +168,11 @@ def create_token(
     with write_transaction(engine_of(request)) as connection:
         token, raw = tokens.create_token(connection, user, name)
         listed = tokens.list_tokens(connection, user)
+        digest = for_user(connection, user.id)
     context = {
         "title": "Settings",
         "tokens": listed,
+        "digest": digest,
         "message": None,
         "new_token": raw,
         "new_token_name": token.name,
@@ -204,9 +211,14 @@ def reset_request(
             f"{settings.site_name} password. Choose a new one here within the hour:\n\n{link}\n\n"
             "If you did not ask, ignore this email: your password stays as it is.\n"
         )
-        make_mailer(settings).send(
-            compose(settings, user.email, f"Reset your {settings.site_name} password", text)
-        )
+        message = compose(settings, user.email, f"Reset your {settings.site_name} password", text)
+        try:
+            with closing(make_mailer(settings)) as mailer:
+                send_message(mailer, message)
+        except MailError as error:
+            # The page stays the same (it must not tell which addresses have accounts); the
+            # operator sees the failure in the log.
+            log.error("password-reset email for user %s failed: %s", user.id, error)
     context = {"title": "Check your email", "sent_to": email}
     return render(request, "reset_request.html", context)
 

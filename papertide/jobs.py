@@ -1,0 +1,259 @@
+"""Scheduled jobs, and the lock that lets only one process run each.
+
+Every job is a plain function that also runs from the CLI (``papertide rank``, ``papertide
+digest send``). The built-in :class:`Scheduler` runs them inside ``papertide serve``:
+
+* **trending**: recompute the trending table every ``trending_refresh_minutes``;
+* **digest**: at ``digest_send_time`` (site time zone), plan and send the latest due daily
+  (weekdays) and weekly (Mondays) digests, once per period: ``job_runs`` records each run, so a
+  restart neither skips nor repeats one; a period more than :data:`STALE_AFTER` past its send
+  moment is not started any more (stale news);
+* **retries**: digests waiting for a retry after a temporary SMTP error are sent when due.
+
+Only one process runs the scheduler at a time: every web worker starts one, each tries to take
+the ``scheduler`` :class:`JobLock`, and the others stand by and retry each tick. A lock is
+released when its holder exits or dies (an ``flock`` beside the SQLite file, a session advisory
+lock on PostgreSQL), so after a kill another worker takes over at its next tick.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from papertide.config import Settings
+from papertide.db.engine import is_sqlite, write_transaction
+from papertide.db.schema import job_runs
+from papertide.errors import Conflict
+
+log = logging.getLogger("papertide.jobs")
+
+TICK_S = 30.0
+STALE_AFTER = timedelta(hours=20)
+
+
+class JobLock:
+    """An exclusive, crash-safe lock named ``name``, shared by every process on the database."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        self._file: IO[bytes] | None = None
+        self._connection: Connection | None = None
+        self._local = threading.Lock()
+        self._held_locally = False
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None or self._connection is not None or self._held_locally
+
+    def acquire(self, wait: float = 0.0) -> bool:
+        """Take the lock, trying for up to ``wait`` seconds; whether it was taken."""
+        deadline = time.monotonic() + wait
+        while True:
+            if self._try():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+    def _try(self) -> bool:
+        if self._connection is not None and not self._alive():
+            self._connection = None  # the database restarted: the lock went with the session
+        if self.held:
+            return True
+        if is_sqlite(self.engine):
+            database = make_url(str(self.engine.url)).database
+            if not database or database == ":memory:":
+                self._held_locally = self._local.acquire(blocking=False)
+                return self._held_locally
+            path = Path(f"{Path(database).expanduser().resolve()}.{self.name}.lock")
+            handle = path.open("ab")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return False
+            self._file = handle
+            return True
+        connection = self.engine.connect()
+        taken = connection.execute(
+            text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}
+        ).scalar()
+        connection.commit()
+        if not taken:
+            connection.close()
+            return False
+        self._connection = connection
+        return True
+
+    @property
+    def _key(self) -> int:
+        """The advisory lock's key: 64 bits of the name's hash, signed."""
+        key = int.from_bytes(hashlib.blake2b(self.name.encode(), digest_size=8).digest(), "big")
+        return key - (1 << 64) if key >= 1 << 63 else key
+
+    def _alive(self) -> bool:
+        assert self._connection is not None
+        try:
+            self._connection.execute(text("SELECT 1"))
+            self._connection.commit()
+        except Exception:
+            self._connection.invalidate()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+        if self._connection is not None:
+            # Unlock explicitly: close() only returns the session to the pool, lock and all.
+            # (A process that dies loses its sessions, and with them its locks.)
+            try:
+                self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+                self._connection.commit()
+                self._connection.close()
+            except Exception:
+                self._connection.invalidate()
+            self._connection = None
+        if self._held_locally:
+            self._held_locally = False
+            self._local.release()
+
+    def __enter__(self) -> JobLock:
+        if not self.acquire():
+            raise Conflict(f"another process is already running {self.name}; try again later")
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+# --- the record of runs ----------------------------------------------------------------------
+
+
+def _insert(connection: Connection) -> Any:
+    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+
+
+def run_done(connection: Connection, job: str, key: str) -> bool:
+    status = connection.execute(
+        select(job_runs.c.status).where(job_runs.c.job == job, job_runs.c.key == key)
+    ).scalar()
+    return status == "done"
+
+
+def record_run(engine: Engine, job: str, key: str, status: str, detail: str = "") -> None:
+    now = datetime.now(UTC)
+    with write_transaction(engine) as connection:
+        statement = _insert(connection)(job_runs).values(
+            job=job, key=key, started_at=now, status=status, detail=detail
+        )
+        connection.execute(statement.on_conflict_do_nothing())
+        finished = now if status != "running" else None
+        connection.execute(
+            update(job_runs)
+            .where(job_runs.c.job == job, job_runs.c.key == key)
+            .values(status=status, detail=detail, finished_at=finished)
+        )
+
+
+# --- the scheduler ---------------------------------------------------------------------------
+
+
+Job = Callable[[datetime], None]
+
+
+class Scheduler:
+    """Runs the site's jobs in a daemon thread while this process holds the scheduler lock."""
+
+    def __init__(self, engine: Engine, settings: Settings, jobs: dict[str, Job]) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.jobs = jobs
+        self.lock = JobLock(engine, "scheduler")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, tick: float = TICK_S) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, args=(tick,), daemon=True, name="scheduler"
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+        self.lock.release()
+
+    def _run(self, tick: float) -> None:
+        while not self._stop.is_set():
+            self.tick()
+            self._stop.wait(tick)
+
+    def tick(self, now: datetime | None = None) -> bool:
+        """One round: run every job if this process is (or now becomes) the leader."""
+        if not self.lock.acquire():
+            return False
+        for name, job in self.jobs.items():
+            if self._stop.is_set():
+                break
+            started = time.perf_counter()
+            try:
+                job(now or datetime.now(UTC))
+            except Exception:
+                log.exception("job %s failed; it runs again next tick", name)
+            else:
+                elapsed = (time.perf_counter() - started) * 1000
+                if elapsed > 1000:
+                    log.info("job %s ran", name, extra={"job": name, "duration_ms": elapsed})
+        return True
+
+
+def every(minutes: float, job: Job) -> Job:
+    """``job``, run at most once per ``minutes`` (the first tick runs it)."""
+    last: list[datetime] = []
+
+    def run(now: datetime) -> None:
+        if last and now - last[0] < timedelta(minutes=minutes):
+            return
+        job(now)
+        last[:] = [now]
+
+    return run
+
+
+def trending_job(engine: Engine, settings: Settings) -> Job:
+    """Recompute the trending table every ``trending_refresh_minutes``."""
+    from papertide.daily import compute_trending
+
+    return every(
+        settings.trending_refresh_minutes,
+        lambda now: _count(compute_trending(engine, settings, now)),
+    )
+
+
+def _count(rows: int) -> None:
+    log.debug("trending recomputed: %d papers", rows)
