@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -150,6 +151,11 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.state.templates = make_environment(settings)
     app.state.arxiv_transport = None  # submissions' arXiv look-ups; tests replay responses
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        # Browsers ask for it wherever a page names none (email previews, raw feeds).
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
     app.include_router(routes_accounts.router)
     app.include_router(routes_lists.router)
     app.include_router(routes_community.router)
