@@ -73,6 +73,7 @@ def test_double_opt_in_from_the_footer_box(
         now=sent_on(TUESDAY_DIGEST),
     ).run([TUESDAY_DIGEST])
     assert report.planned == 0 and len(smtp_server.messages) == 1
+    assert confirmation.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     link = LINK.search(confirmation.message.get_content())
     assert link and link.group(1).startswith("/subscriptions/confirm/")
     shown = client.get(link.group(1))  # a mail scanner's GET confirms nothing

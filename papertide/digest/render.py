@@ -188,13 +188,17 @@ def _subject(site_name: str, kind: str, content: DigestContent) -> str:
     return f"{site_name} {kind}: {first}{more}"
 
 
-def _plain(settings: Settings, to: str, subject: str, text: str) -> EmailMessage:
+def _plain(settings: Settings, sub: Subscription, subject: str, text: str) -> EmailMessage:
+    """A subscription's own mail (confirmation, "already subscribed"): it too can be stopped
+    with one click, for an address someone else typed in."""
     message = EmailMessage(policy=_POLICY)
     message["From"] = settings.mail_from
-    message["To"] = to
+    message["To"] = sub.email
     message["Subject"] = subject
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = f"<{secrets.token_hex(12)}@{mail_domain(settings)}>"
+    message["List-Unsubscribe"] = f"<{links_of(settings, sub, '').unsubscribe}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text)
     return message
@@ -209,9 +213,10 @@ def confirmation_message(settings: Settings, sub: Subscription, confirm_url: str
             frequency=sub.frequency,
             email=sub.email,
             confirm_url=confirm_url,
+            unsubscribe_url=links_of(settings, sub, "").unsubscribe,
         )
     )
-    return _plain(settings, sub.email, f"Confirm your {settings.site_name} digest", text)
+    return _plain(settings, sub, f"Confirm your {settings.site_name} digest", text)
 
 
 def manage_message(settings: Settings, sub: Subscription) -> EmailMessage:
@@ -224,4 +229,4 @@ def manage_message(settings: Settings, sub: Subscription) -> EmailMessage:
             preferences_url=links_of(settings, sub, "").preferences,
         )
     )
-    return _plain(settings, sub.email, f"Your {settings.site_name} digest", text)
+    return _plain(settings, sub, f"Your {settings.site_name} digest", text)
