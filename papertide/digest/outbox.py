@@ -171,12 +171,17 @@ def count_due(connection: Connection, now: datetime, *, period: str | None = Non
     return int(connection.execute(statement).scalar_one())
 
 
-def store_composed(connection: Connection, row_id: int, raw: bytes, paper_ids: list[int]) -> None:
-    connection.execute(
+def store_composed(
+    connection: Connection, row_id: int, raw: bytes, paper_ids: list[int]
+) -> bool:
+    """Store a pending row's message; False when the row was no longer pending (another
+    sender got there first: only what is stored may ever be sent)."""
+    stored = connection.execute(
         update(outbox)
         .where(outbox.c.id == row_id, outbox.c.status == Status.PENDING.value)
         .values(status=Status.READY.value, raw=pack(raw), paper_ids=paper_ids)
     )
+    return stored.rowcount == 1
 
 
 def skip(connection: Connection, row_ids: Iterable[int], reason: str) -> None:

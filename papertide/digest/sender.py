@@ -160,6 +160,7 @@ class DigestSender:
         pending = [r for r in live if r.status == Status.PENDING.value]
         composed: dict[int, Row] = {}
         empty: list[int] = []
+        lost: list[int] = []
         with write_transaction(self.engine) as connection:
             outbox.skip(connection, gone, "the subscription stopped before it went out")
             for period_key in dict.fromkeys(r.period for r in pending):
@@ -173,15 +174,18 @@ class DigestSender:
                         empty.append(row.id)
                         continue
                     raw = work.renderer.message(content, row.message_id, self.now)
-                    outbox.store_composed(connection, row.id, raw, content.paper_ids)
-                    composed[row.id] = _ready(row, raw, content)
+                    if outbox.store_composed(connection, row.id, raw, content.paper_ids):
+                        composed[row.id] = _ready(row, raw, content)
+                    else:
+                        lost.append(row.id)  # read again, with its stored bytes, next round
             outbox.skip(connection, empty, "no new papers for this subscriber")
         self.report.skipped += len(gone) + len(empty)
         self.report.composed += len(composed)
         self.report.compose_s += time.perf_counter() - started
         if self.progress and (gone or empty):
             self.progress(len(gone) + len(empty))
-        return [composed.get(r.id, r) for r in live if r.id not in empty]
+        dropped = set(empty) | set(lost)
+        return [composed.get(r.id, r) for r in live if r.id not in dropped]
 
     def _period_work(self, connection: Connection, key: str) -> _PeriodWork:
         work = self._work.get(key)
