@@ -525,7 +525,7 @@ outbox = Table(
     Column("paper_ids", JSON),  # what the digest holds, fixed when composed
     Column("raw", LargeBinary),  # the composed message while it is in flight
     UniqueConstraint("subscription_id", "period"),
-    Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_outbox_status_id", "status", "id"),
     Index("ix_outbox_period_status", "period", "status"),
 )
 

@@ -21,10 +21,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Connection, case, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Integer,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from papertide.config import Settings
-from papertide.db.schema import outbox, subscriptions
+from papertide.db.schema import UTCDateTime, outbox, subscriptions
 from papertide.digest.periods import Period
 from papertide.digest.render import new_message_id
 
@@ -117,41 +127,47 @@ def due(
     period: str | None = None,
     email: str | None = None,
 ) -> list[Row]:
-    """Open rows whose time has come: interrupted ones first, then in order of creation."""
-    statement = (
-        select(
-            outbox.c.id,
-            outbox.c.subscription_id,
-            outbox.c.period,
-            outbox.c.status,
-            outbox.c.message_id,
-            outbox.c.attempts,
-            outbox.c.raw,
-            outbox.c.paper_ids,
+    """Open rows whose time has come: interrupted ones first, then composed ones, then pending
+    ones, each in order of creation (one index range per status, no sort)."""
+    found: list[Row] = []
+    for status in (Status.SENDING.value, Status.READY.value, Status.PENDING.value):
+        if len(found) >= limit:
+            break
+        statement = (
+            select(
+                outbox.c.id,
+                outbox.c.subscription_id,
+                outbox.c.period,
+                outbox.c.status,
+                outbox.c.message_id,
+                outbox.c.attempts,
+                outbox.c.raw,
+                outbox.c.paper_ids,
+            )
+            .where(outbox.c.status == status, outbox.c.next_attempt_at <= now)
+            .order_by(outbox.c.id)
+            .limit(limit - len(found))
         )
-        .where(outbox.c.status.in_(OPEN), outbox.c.next_attempt_at <= now)
-        .order_by(case((outbox.c.status == Status.SENDING.value, 0), else_=1), outbox.c.id)
-        .limit(limit)
-    )
-    if period is not None:
-        statement = statement.where(outbox.c.period == period)
-    if email is not None:
-        statement = statement.join(
-            subscriptions, subscriptions.c.id == outbox.c.subscription_id
-        ).where(subscriptions.c.email == email.strip().lower())
-    return [
-        Row(
-            r.id,
-            r.subscription_id,
-            r.period,
-            r.status,
-            r.message_id,
-            r.attempts,
-            unpack(r.raw),
-            r.paper_ids,
+        if period is not None:
+            statement = statement.where(outbox.c.period == period)
+        if email is not None:
+            statement = statement.join(
+                subscriptions, subscriptions.c.id == outbox.c.subscription_id
+            ).where(subscriptions.c.email == email.strip().lower())
+        found.extend(
+            Row(
+                r.id,
+                r.subscription_id,
+                r.period,
+                r.status,
+                r.message_id,
+                r.attempts,
+                unpack(r.raw),
+                r.paper_ids,
+            )
+            for r in connection.execute(statement)
         )
-        for r in connection.execute(statement)
-    ]
+    return found
 
 
 def pack(raw: bytes) -> bytes:
@@ -171,15 +187,42 @@ def count_due(connection: Connection, now: datetime, *, period: str | None = Non
     return int(connection.execute(statement).scalar_one())
 
 
-def store_composed(
-    connection: Connection, row_id: int, raw: bytes, paper_ids: list[int]
-) -> bool:
+# The per-message statements, built once (building one costs more than running it).
+_STORE = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("row_id"), outbox.c.status == Status.PENDING.value)
+    .values(
+        status=Status.READY.value,
+        raw=bindparam("packed"),
+        paper_ids=bindparam("papers", type_=JSON),
+    )
+)
+_START = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("row_id"))
+    .values(
+        status=Status.SENDING.value,
+        attempts=outbox.c.attempts + 1,
+        resends=outbox.c.resends + bindparam("resent", type_=Integer),
+    )
+)
+_SENT = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("row_id"))
+    .values(
+        status=Status.SENT.value,
+        sent_at=bindparam("at", type_=UTCDateTime()),
+        raw=None,
+        last_error=None,
+    )
+)
+
+
+def store_composed(connection: Connection, row_id: int, raw: bytes, paper_ids: list[int]) -> bool:
     """Store a pending row's message; False when the row was no longer pending (another
     sender got there first: only what is stored may ever be sent)."""
     stored = connection.execute(
-        update(outbox)
-        .where(outbox.c.id == row_id, outbox.c.status == Status.PENDING.value)
-        .values(status=Status.READY.value, raw=pack(raw), paper_ids=paper_ids)
+        _STORE, {"row_id": row_id, "packed": pack(raw), "papers": paper_ids}
     )
     return stored.rowcount == 1
 
@@ -197,23 +240,11 @@ def skip(connection: Connection, row_ids: Iterable[int], reason: str) -> None:
 def start_sending(connection: Connection, row: Row) -> None:
     """Committed before the bytes go to SMTP: from here on the outcome may be unknown."""
     resent = 1 if row.status == Status.SENDING.value else 0
-    connection.execute(
-        update(outbox)
-        .where(outbox.c.id == row.id)
-        .values(
-            status=Status.SENDING.value,
-            attempts=outbox.c.attempts + 1,
-            resends=outbox.c.resends + resent,
-        )
-    )
+    connection.execute(_START, {"row_id": row.id, "resent": resent})
 
 
 def mark_sent(connection: Connection, row_id: int, now: datetime) -> None:
-    connection.execute(
-        update(outbox)
-        .where(outbox.c.id == row_id)
-        .values(status=Status.SENT.value, sent_at=now, raw=None, last_error=None)
-    )
+    connection.execute(_SENT, {"row_id": row_id, "at": now})
 
 
 def mark_failed(connection: Connection, row_id: int, error: str) -> None:

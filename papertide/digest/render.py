@@ -120,6 +120,7 @@ class DigestRenderer:
         self._blocks: dict[int, tuple[Markup, str]] = {}
         name, address = parseaddr(settings.mail_from)
         self._from = formataddr((name, address))  # encoded by the header writer if need be
+        self._list_id = f"{settings.site_name} digest <digest.{mail_domain(settings)}>"
 
     def _block(self, paper: DigestPaper) -> tuple[Markup, str]:
         found = self._blocks.get(paper.paper_id)
@@ -172,7 +173,7 @@ class DigestRenderer:
             ("Subject", rendered.subject),
             ("Date", format_datetime(now or datetime.now(UTC))),
             ("Message-ID", message_id),
-            ("List-Id", f"{self.settings.site_name} digest <digest.{mail_domain(self.settings)}>"),
+            ("List-Id", self._list_id),
             ("List-Unsubscribe", f"<{links.unsubscribe}>"),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ("Auto-Submitted", "auto-generated"),

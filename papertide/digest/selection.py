@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import Connection, select
+from threadpoolctl import threadpool_limits
 
 from papertide.db.schema import outbox, paper_marks, saved_papers, votes
 from papertide.digest.edition import DigestPaper, Edition, papers_by_id
@@ -83,8 +84,15 @@ class Selector:
         self._candidates: Candidates | None = None
         self._model: Embedder | None = None
         self._papers: dict[int, DigestPaper] = {p.paper_id: p for p in edition.papers}
+        self._reasons: dict[int, str] = {}
 
     def select(self, connection: Connection, batch: list[Subscription]) -> list[DigestContent]:
+        # Each account's ranking is a few small matrix products: a second BLAS thread only
+        # spins (measured: 1.4-2.9 ms per ranking instead of 0.25 ms on a busy machine).
+        with threadpool_limits(1, user_api="blas"):
+            return self._select(connection, batch)
+
+    def _select(self, connection: Connection, batch: list[Subscription]) -> list[DigestContent]:
         sent = self._sent(connection, [s.id for s in batch])
         users = [s.user_id for s in batch if s.user_id is not None]
         marks = self._marks(connection, users)
@@ -120,7 +128,10 @@ class Selector:
             paper = self.edition.papers[index]
             if paper.paper_id in skip:
                 continue
-            items.append(Item(paper, paper.trend_reason))
+            reason = self._reasons.get(paper.paper_id)
+            if reason is None:
+                reason = self._reasons[paper.paper_id] = paper.trend_reason
+            items.append(Item(paper, reason))
             if len(items) == sub.size:
                 break
         return items

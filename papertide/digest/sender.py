@@ -142,10 +142,12 @@ class DigestSender:
                     return
                 subs = self._subscriptions(connection, [r.subscription_id for r in rows])
             rows = self._compose(rows, subs)
-            for row in rows:
+            started = False  # whether rows[i] was committed as sending with rows[i - 1]'s mark
+            for i, row in enumerate(rows):
                 if self.stop.is_set() or self.report.error is not None:
                     return
-                self._deliver(row, subs[row.subscription_id])
+                following = rows[i + 1] if i + 1 < len(rows) else None
+                started = self._deliver(row, subs[row.subscription_id], started, following)
 
     @staticmethod
     def _subscriptions(connection: Connection, ids: list[int]) -> dict[int, Subscription]:
@@ -193,13 +195,17 @@ class DigestSender:
             work = self._work[key] = _PeriodWork(connection, parse_period(key), self)
         return work
 
-    def _deliver(self, row: Row, sub: Subscription) -> None:
+    def _deliver(self, row: Row, sub: Subscription, started: bool, following: Row | None) -> bool:
+        """Hand one row to SMTP and record the outcome; whether ``following`` was committed as
+        sending in the same transaction as this row's success (one commit per message)."""
         assert row.raw is not None
-        started = time.perf_counter()
-        with write_transaction(self.engine) as connection:
-            outbox.start_sending(connection, row)
+        began = time.perf_counter()
+        if not started:
+            with write_transaction(self.engine) as connection:
+                outbox.start_sending(connection, row)
         if row.status == Status.SENDING.value:
             self.report.resent += 1
+        next_started = False
         try:
             self.mailer.deliver(self.envelope_from, sub.email, row.raw)
         except PermanentMailError as error:
@@ -224,13 +230,18 @@ class DigestSender:
         else:
             with write_transaction(self.engine) as connection:
                 outbox.mark_sent(connection, row.id, datetime.now(UTC))
-                record_delivery(connection, sub.id)
+                if sub.bounces:
+                    record_delivery(connection, sub.id)
                 if sub.user_id is not None and row.paper_ids:
                     mark_for(connection, sub.user_id, row.paper_ids, Mark.SEEN, "digest")
+                if following is not None and not self.stop.is_set():
+                    outbox.start_sending(connection, following)
+                    next_started = True
             self.report.sent += 1
-        self.report.deliver_s += time.perf_counter() - started
+        self.report.deliver_s += time.perf_counter() - began
         if self.progress:
             self.progress(1)
+        return next_started
 
 
 def _ready(row: Row, raw: bytes, content: DigestContent) -> Row:

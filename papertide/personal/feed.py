@@ -34,11 +34,12 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cache, cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, Integer, Select, String, bindparam, func, or_, select
 
 from papertide.cards import EntryStatus
 from papertide.db.schema import (
@@ -208,29 +209,8 @@ def load_profile(
     dismissed: set[int] | None = None,
 ) -> Profile:
     """The user's positives (upvotes and saves), negatives (dismissals) and topic vectors."""
-    liked = (
-        select(votes.c.paper_id.label("paper_id"), votes.c.created_at.label("at"))
-        .where(votes.c.user_id == user_id)
-        .union_all(
-            select(saved_papers.c.paper_id, saved_papers.c.saved_at).where(
-                saved_papers.c.user_id == user_id
-            )
-        )
-        .subquery()
-    )
-    newest = (
-        select(liked.c.paper_id, func.max(liked.c.at).label("at"))
-        .group_by(liked.c.paper_id)
-        .order_by(func.max(liked.c.at).desc())
-        .limit(MAX_POSITIVES)
-        .subquery()
-    )
     positive_rows = connection.execute(
-        select(papers.c.id, papers.c.title, paper_embeddings.c.vector)
-        .join(newest, newest.c.paper_id == papers.c.id)
-        .join(paper_embeddings, paper_embeddings.c.paper_id == papers.c.id)
-        .where(paper_embeddings.c.model == embedder.name)
-        .order_by(newest.c.at.desc())
+        _positives_statement(), {"user_id": user_id, "model": embedder.name}
     ).all()
     if dismissed is None:
         dismissed = marked_ids(connection, user_id, Mark.DISMISSED)
@@ -254,6 +234,37 @@ def load_profile(
         negatives=_stack(list(negative_rows), dim),
         topics=interests.topics,
         topic_matrix=_stack([topic_vector(embedder, t) for t in interests.topics], dim),
+    )
+
+
+@cache
+def _positives_statement() -> Select[tuple[int, str, Any]]:
+    """The newest upvoted or saved papers with their vectors; built once (building it took
+    longer than running it), bound per call."""
+    user_id = bindparam("user_id", type_=Integer)
+    liked = (
+        select(votes.c.paper_id.label("paper_id"), votes.c.created_at.label("at"))
+        .where(votes.c.user_id == user_id)
+        .union_all(
+            select(saved_papers.c.paper_id, saved_papers.c.saved_at).where(
+                saved_papers.c.user_id == user_id
+            )
+        )
+        .subquery()
+    )
+    newest = (
+        select(liked.c.paper_id, func.max(liked.c.at).label("at"))
+        .group_by(liked.c.paper_id)
+        .order_by(func.max(liked.c.at).desc())
+        .limit(MAX_POSITIVES)
+        .subquery()
+    )
+    return (
+        select(papers.c.id, papers.c.title, paper_embeddings.c.vector)
+        .join(newest, newest.c.paper_id == papers.c.id)
+        .join(paper_embeddings, paper_embeddings.c.paper_id == papers.c.id)
+        .where(paper_embeddings.c.model == bindparam("model", type_=String))
+        .order_by(newest.c.at.desc())
     )
 
 

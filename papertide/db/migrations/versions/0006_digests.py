@@ -74,7 +74,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
     )
-    op.create_index("ix_outbox_status_next_attempt_at", "outbox", ["status", "next_attempt_at"])
+    op.create_index("ix_outbox_status_id", "outbox", ["status", "id"])
     op.create_index("ix_outbox_period_status", "outbox", ["period", "status"])
     op.create_table(
         "job_runs",
@@ -91,7 +91,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("job_runs")
     op.drop_index("ix_outbox_period_status", table_name="outbox")
-    op.drop_index("ix_outbox_status_next_attempt_at", table_name="outbox")
+    op.drop_index("ix_outbox_status_id", table_name="outbox")
     op.drop_table("outbox")
     op.drop_index("ix_subscriptions_user_id", table_name="subscriptions")
     op.drop_table("subscriptions")
