@@ -75,9 +75,19 @@ def cli(config_file: Path | None) -> None:
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default: setting host).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default: setting port).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes sharing the port; they share nothing but the database (one of "
+    "them runs the scheduler).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) -> None:
     """Serve the web site (refuses to start while a migration is pending)."""
+    import os
+
     import uvicorn
 
     from papertide.web.app import create_app
@@ -85,10 +95,27 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     settings = settings_of(ctx)
     if port is not None:
         settings = settings.replace(port=port)
-    app = create_app(settings)
     host = host or settings.host
-    click.echo(f"Papertide serving on http://{host}:{settings.port}", err=True)
-    uvicorn.run(app, host=host, port=settings.port, log_level=settings.log_level)
+    if workers == 1:
+        app = create_app(settings)
+        click.echo(f"Papertide serving on http://{host}:{settings.port}", err=True)
+        uvicorn.run(app, host=host, port=settings.port, log_level=settings.log_level)
+        return
+    _require_schema(make_engine(settings.database_url))  # before any worker starts
+    click.echo(f"Papertide serving on http://{host}:{settings.port}, {workers} workers", err=True)
+    # Workers are fresh processes: they read the settings from the environment.
+    config_file = ctx.find_root().params.get("config_file")
+    if config_file:
+        os.environ["PAPERTIDE_CONFIG"] = str(Path(config_file).resolve())
+    os.environ["PAPERTIDE_PORT"] = str(settings.port)
+    uvicorn.run(
+        "papertide.web.asgi:app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=settings.port,
+        log_level=settings.log_level,
+    )
 
 
 @cli.group()
