@@ -308,6 +308,22 @@ SETTINGS: tuple[Setting, ...] = (
         validate=_check_positive,
     ),
     Setting(
+        "api_token_rate_limit",
+        int,
+        600,
+        "Requests per minute to the JSON API (`/api/v1/`) with one API token, counted in the "
+        "database across all web workers.",
+        validate=_check_positive,
+    ),
+    Setting(
+        "api_ip_rate_limit",
+        int,
+        120,
+        "Requests per minute to the JSON API (`/api/v1/`) without a token, per client address, "
+        "counted in each web worker's memory.",
+        validate=_check_positive,
+    ),
+    Setting(
         "submission_daily_limit",
         int,
         3,

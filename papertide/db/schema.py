@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import LargeBinary, TypeDecorator, TypeEngine
@@ -209,7 +210,14 @@ daily_entries = Table(
     UniqueConstraint("paper_id", "day"),
     Index("ix_daily_entries_day", "day", "position"),
     Index("ix_daily_entries_submitted_by_user_id", "submitted_by_user_id", "day"),
-    Index("ix_daily_entries_status", "status"),
+    # The moderation queue's index: only pending entries (an index on every row's status
+    # misled SQLite's planner into reading whole lists; see migration 0008).
+    Index(
+        "ix_daily_entries_pending",
+        "day",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
 )
 
 ingest_state = Table(
@@ -541,4 +549,18 @@ job_runs = Table(
     Column("status", String(8), nullable=False),  # running | done | failed
     Column("detail", Text),
     PrimaryKeyConstraint("job", "key"),
+)
+
+feed_tokens = Table(
+    "feed_tokens",
+    metadata,
+    # The secret of a private "for you" feed URL (/feeds/for-you/<token>.atom). Only its SHA-256
+    # is kept, like API tokens; a user has at most one live token (a new one revokes the old).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # shown to its owner: "ft_3f9a..."
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+    Index("ix_feed_tokens_user_id", "user_id"),
 )

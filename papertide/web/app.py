@@ -25,8 +25,11 @@ from papertide.search.embedder import Embedder
 from papertide.search.service import SearchService, service_for
 from papertide.web import (
     routes_accounts,
+    routes_api,
     routes_community,
     routes_digest,
+    routes_feeds,
+    routes_hf,
     routes_lists,
     routes_moderation,
     routes_orgs,
@@ -134,6 +137,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
 
     app = FastAPI(
         title=settings.site_name,
+        # /openapi.json (the /api/ paths only), /docs and /redoc: see routes_api.docs_router.
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -156,6 +160,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     def favicon() -> Response:
         # Browsers ask for it wherever a page names none (email previews, raw feeds).
         return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
     app.include_router(routes_accounts.router)
     app.include_router(routes_lists.router)
     app.include_router(routes_community.router)
@@ -165,6 +170,10 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.include_router(routes_search.router)
     app.include_router(routes_personal.router)
     app.include_router(routes_digest.router)
+    app.include_router(routes_feeds.router)
+    app.include_router(routes_hf.router)  # before routes_papers: /papers/{id}.md
+    app.include_router(routes_api.router)
+    app.include_router(routes_api.docs_router)
     app.include_router(routes_papers.router)  # last: /papers/{arxiv_id:path} catches the rest
     install_error_handlers(app)
     app.add_middleware(ViewerMiddleware)

@@ -68,7 +68,9 @@ class ViewerMiddleware(BaseHTTPMiddleware):
             viewer = Viewer(None, None, _anon_csrf(secret, anon_id))
         request.state.viewer = viewer
         response = await call_next(request)
-        if new_anon is not None:
+        # Only pages carry forms: feeds, JSON and files stay cookie-free (and cacheable).
+        is_page = response.headers.get("content-type", "").startswith("text/html")
+        if new_anon is not None and is_page:
             response.set_cookie(
                 ANON_COOKIE,
                 new_anon,

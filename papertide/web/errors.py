@@ -14,6 +14,7 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from papertide.errors import PapertideError, PermissionDenied, RateLimited
@@ -92,6 +93,14 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 400, "invalid_input", "; ".join(problems) or "invalid request")
 
 
+def _data_error(request: Request, exc: Exception) -> Response:
+    """A value the database itself refuses (PostgreSQL: a NUL character in text, an integer
+    past its column's range) came from the request: a 400, not a 500."""
+    log.info("%s %s: the database refused a value: %s", request.method, request.url.path, exc)
+    message = "a value in this request is out of range or holds a character not allowed"
+    return error_response(request, 400, "invalid_input", message)
+
+
 def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
     message = "something went wrong on our side; the error has been logged"
@@ -102,4 +111,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PapertideError, _papertide_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected_error)

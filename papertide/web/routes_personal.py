@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -101,12 +101,10 @@ def api_feed(
     request: Request,
     connection: DbConnection,
     user: Annotated[User, Depends(_api_user)],
-    page: int = 1,
-    limit: int = 20,
+    page: Annotated[int, Query(ge=1)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JSONResponse:
     """The user's feed: papers with score, personal and trending parts, and reason."""
-    if page < 1 or not 1 <= limit <= 100:
-        raise InvalidInput("page starts at 1 and limit is 1-100")
     feed = _feed(request, connection, user, page, limit)
     ids = [item.paper_id for item in feed.items]
     arxiv = {

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import html
-import re
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from markupsafe import Markup
-from sqlalchemy import Connection, func, select
 
-from papertide.cards import PaperCard, page_count
+from papertide.cards import page_count
 from papertide.catalog.ids import parse_arxiv_id
-from papertide.db.schema import comments, paper_authors, papers
 from papertide.errors import InvalidInput, NotFound
 from papertide.search.filters import SearchFilters, Sort
 from papertide.search.query import parse_query
-from papertide.search.results import abstracts_of, search_cards, similar_cards
+from papertide.search.results import search_cards, similar_cards
 from papertide.search.service import MAX_RESULTS, Mode, SearchRequest, SearchService
 from papertide.web.deps import DbConnection
+from papertide.web.hf_json import cards_json
 from papertide.web.params import parse_day
 from papertide.web.rendering import render
 from papertide.web.routes_lists import Pager, voted_on
@@ -125,110 +121,17 @@ def search_page(
     return render(request, "search.html", context)
 
 
-# --- JSON -----------------------------------------------------------------------------------
-
-
-def _segments(marked: Markup) -> list[dict[str, str]]:
-    """HF's highlightedTitle / highlightedSummary: text and highlight runs, unescaped."""
-    parts = re.split(r"<mark>(.*?)</mark>", str(marked), flags=re.DOTALL)
-    return [
-        {"type": "highlight" if n % 2 else "text", "text": html.unescape(part)}
-        for n, part in enumerate(parts)
-        if part
-    ]
-
-
-def _iso(value: datetime | date | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return (
-        datetime(value.year, value.month, value.day, tzinfo=UTC).isoformat().replace("+00:00", "Z")
-    )
-
-
-def _authors(connection: Connection, arxiv_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {a: [] for a in arxiv_ids}
-    rows = connection.execute(
-        select(papers.c.arxiv_id, paper_authors.c.name, paper_authors.c.position)
-        .join(paper_authors, paper_authors.c.paper_id == papers.c.id)
-        .where(papers.c.arxiv_id.in_(arxiv_ids))
-        .order_by(papers.c.arxiv_id, paper_authors.c.position)
-    )
-    for arxiv_id, name, position in rows:
-        found[arxiv_id].append({"_id": f"{arxiv_id}#{position}", "name": name, "hidden": False})
-    return found
-
-
-def _comment_counts(connection: Connection, arxiv_ids: list[str]) -> dict[str, int]:
-    rows = connection.execute(
-        select(papers.c.arxiv_id, func.count(comments.c.id))
-        .join(comments, comments.c.paper_id == papers.c.id)
-        .where(papers.c.arxiv_id.in_(arxiv_ids), comments.c.deleted_at.is_(None))
-        .group_by(papers.c.arxiv_id)
-    )
-    return dict(rows.all())
-
-
-def _card_json(
-    card: PaperCard, summary: str, authors: list[dict[str, Any]], comments_n: int, voted: bool
-) -> dict[str, Any]:
-    paper = {
-        "id": card.arxiv_id,
-        "authors": authors,
-        "publishedAt": _iso(card.published_at),
-        "title": card.title,
-        "summary": summary,
-        "upvotes": card.upvotes,
-        "discussionId": card.arxiv_id,
-        "githubRepo": card.code_url,
-        "projectPage": card.project_url,
-    }
-    item: dict[str, Any] = {
-        "paper": {k: v for k, v in paper.items() if v is not None},
-        "publishedAt": _iso(card.listed_on) or _iso(card.published_at),
-        "title": card.title,
-        "summary": summary,
-        "numComments": comments_n,
-        "upvoted": voted,
-        "isAuthorParticipating": False,
-        "highlightedTitle": _segments(card.title_html or Markup.escape(card.title)),
-        "highlightedSummary": _segments(card.excerpt_html or Markup.escape(card.excerpt)),
-    }
-    if card.organization_slug:
-        item["organization"] = {
-            "name": card.organization_slug,
-            "fullname": card.organization_name,
-        }
-    return item
-
-
-def cards_json(
-    request: Request, connection: Connection, cards: list[PaperCard]
-) -> list[dict[str, Any]]:
-    ids = [c.arxiv_id for c in cards]
-    abstracts = abstracts_of(connection, cards)
-    authors = _authors(connection, ids)
-    counts = _comment_counts(connection, ids)
-    voted = voted_on(request, connection, cards)
-    return [
-        _card_json(
-            c,
-            abstracts.get(c.arxiv_id, c.excerpt),
-            authors[c.arxiv_id],
-            counts.get(c.arxiv_id, 0),
-            c.arxiv_id in voted,
-        )
-        for c in cards
-    ]
+# --- JSON (shapes in papertide.web.hf_json) ---------------------------------------------------
 
 
 @router.get("/api/papers/search")
 def api_search(
     request: Request,
     connection: DbConnection,
-    q: Annotated[str, Query(description="Words, a phrase in quotes, an arXiv id or a title.")],
+    q: Annotated[
+        str,
+        Query(min_length=1, description="Words, a phrase in quotes, an arXiv id or a title."),
+    ],
     limit: Annotated[int, Query(ge=1, le=120)] = 50,
 ) -> JSONResponse:
     """HF-compatible search: the hybrid ranking, as ``HfApi.list_papers(query=...)`` reads it."""
