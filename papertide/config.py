@@ -11,49 +11,18 @@ from __future__ import annotations
 
 import os
 import tomllib
-import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from papertide import setting_checks as checks
 from papertide.errors import ConfigError
 
 ENV_PREFIX = "PAPERTIDE_"
 # Variables with our prefix that are not settings: the config file, and a new account's password
 # for `papertide user create` (so it need not appear on a command line).
 NON_SETTING_ENV = {ENV_PREFIX + "CONFIG", ENV_PREFIX + "NEW_PASSWORD"}
-
-
-def _check_timezone(value: Any) -> None:
-    try:
-        zoneinfo.ZoneInfo(str(value))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
-
-
-def _check_db_url(value: Any) -> None:
-    url = str(value)
-    if not url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "postgres://")):
-        raise ValueError(
-            f"{url!r} is not a database URL (expected sqlite:///path or postgresql://...)"
-        )
-
-
-def _check_port(value: Any) -> None:
-    if not 0 < int(value) < 65536:
-        raise ValueError(f"port {value} is outside 1-65535")
-
-
-def _check_positive(value: Any) -> None:
-    if value <= 0:
-        raise ValueError(f"{value} must be greater than zero")
-
-
-def _check_categories(value: Any) -> None:
-    for cat in value:
-        if not cat or " " in cat:
-            raise ValueError(f"{cat!r} is not an arXiv category such as cs.CL")
 
 
 @dataclass(frozen=True)
@@ -115,17 +84,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Database URL: `sqlite:///path/to/file.db` (embedded default) or "
         "`postgresql://user:password@host/dbname`.",
         secret=True,
-        validate=_check_db_url,
+        validate=checks.db_url,
     ),
     Setting("host", str, "127.0.0.1", "Address `papertide serve` listens on."),
-    Setting("port", int, 8000, "Port `papertide serve` listens on.", validate=_check_port),
+    Setting("port", int, 8000, "Port `papertide serve` listens on.", validate=checks.port),
     Setting("site_name", str, "Papertide", "Name shown in the page header and titles."),
     Setting(
         "timezone",
         str,
         "America/New_York",
         "Time zone in which days of the daily lists are counted (IANA name).",
-        validate=_check_timezone,
+        validate=checks.timezone,
     ),
     Setting(
         "auto_follow_categories",
@@ -133,7 +102,7 @@ SETTINGS: tuple[Setting, ...] = (
         [],
         "arXiv categories (comma-separated, e.g. `cs.CL,cs.LG`) whose newly announced papers are "
         "added to the day's list automatically when ingested. Empty: off.",
-        validate=_check_categories,
+        validate=checks.categories,
     ),
     Setting(
         "trending_gravity",
@@ -141,21 +110,21 @@ SETTINGS: tuple[Setting, ...] = (
         1.5,
         "Exponent of the age penalty in the trending score "
         "`(upvotes + 1) / (age_hours + 2) ** gravity`.",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "trending_window_days",
         int,
         7,
         "How many days of daily lists the trending page considers.",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "page_size",
         int,
         50,
         "Papers per page on the week, month and trending views.",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "arxiv_api_url",
@@ -174,7 +143,7 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         3.0,
         "Seconds to wait between two requests to arXiv (arXiv asks for at least 3).",
-        validate=lambda v: _check_min(v, 3.0),
+        validate=lambda v: checks.min(v, 3.0),
     ),
     Setting(
         "http_user_agent",
@@ -187,7 +156,7 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "http://127.0.0.1:8000",
         "Public address of the site, used in links that leave it (password-reset emails).",
-        validate=lambda v: _check_http_url(v),
+        validate=lambda v: checks.http_url(v),
     ),
     Setting(
         "secret_key",
@@ -210,7 +179,7 @@ SETTINGS: tuple[Setting, ...] = (
         "How email leaves: `smtp` (through the server named by the `smtp_*` settings), "
         "`console` (printed to the server's log) or `file` (one .eml file per message in "
         "`mail_dir`).",
-        validate=lambda v: _check_choice(v, ("smtp", "console", "file")),
+        validate=lambda v: checks.choice(v, ("smtp", "console", "file")),
     ),
     Setting("mail_dir", str, "./mail", "Folder for the `file` mail backend."),
     Setting(
@@ -219,14 +188,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Papertide <papertide@localhost>",
         "Sender of the site's emails (`Name <address>`); its address is also the envelope "
         "sender, where bounces go.",
-        validate=lambda v: _check_mailbox(v),
+        validate=lambda v: checks.mailbox(v),
     ),
     Setting(
         "mail_rate_limit",
         float,
         0.0,
         "Most messages per second sent through SMTP (0: as fast as the server takes them).",
-        validate=lambda v: _check_min(v, 0),
+        validate=lambda v: checks.min(v, 0),
     ),
     Setting("smtp_host", str, "localhost", "SMTP server for the `smtp` mail backend."),
     Setting(
@@ -234,14 +203,14 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         587,
         "SMTP server port (587 for STARTTLS, 465 for TLS, 25 for none).",
-        validate=_check_port,
+        validate=checks.port,
     ),
     Setting(
         "smtp_security",
         str,
         "starttls",
         "How the SMTP connection is secured: `starttls`, `tls` (implicit, port 465) or `none`.",
-        validate=lambda v: _check_choice(v, ("starttls", "tls", "none")),
+        validate=lambda v: checks.choice(v, ("starttls", "tls", "none")),
     ),
     Setting("smtp_username", str, "", "SMTP user name (empty: no authentication)."),
     Setting("smtp_password", str, "", "SMTP password.", secret=True),
@@ -250,7 +219,7 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         30.0,
         "Seconds to wait for the SMTP server before counting the attempt as failed.",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "digest_send_time",
@@ -259,7 +228,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Local time (site time zone, HH:MM) at which digests go out: daily ones each weekday "
         "morning with the lists since the previous weekday, weekly ones on Monday morning with "
         "the previous week.",
-        validate=lambda v: _check_clock(v),
+        validate=lambda v: checks.clock(v),
     ),
     Setting(
         "digest_size",
@@ -267,7 +236,7 @@ SETTINGS: tuple[Setting, ...] = (
         10,
         "Papers per digest section that a new subscription starts with (subscribers choose "
         "3 to 30).",
-        validate=lambda v: _check_range(v, 3, 30),
+        validate=lambda v: checks.range(v, 3, 30),
     ),
     Setting(
         "digest_max_attempts",
@@ -275,7 +244,7 @@ SETTINGS: tuple[Setting, ...] = (
         8,
         "Attempts at delivering one digest through SMTP before it is marked failed (temporary "
         "errors are retried with growing waits: 1, 5, 15, 30 minutes, then hourly).",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "digest_bounce_limit",
@@ -283,7 +252,7 @@ SETTINGS: tuple[Setting, ...] = (
         3,
         "Permanent refusals (5xx) in a row after which a subscription counts as bouncing and "
         "gets no more mail.",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "scheduler",
@@ -298,14 +267,14 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         15,
         "How often the scheduler recomputes trending scores.",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "comment_edit_minutes",
         int,
         15,
         "How long after posting the author may edit a comment.",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "api_token_rate_limit",
@@ -313,7 +282,7 @@ SETTINGS: tuple[Setting, ...] = (
         600,
         "Requests per minute to the JSON API (`/api/v1/`) with one API token, counted in the "
         "database across all web workers.",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "api_ip_rate_limit",
@@ -321,21 +290,21 @@ SETTINGS: tuple[Setting, ...] = (
         120,
         "Requests per minute to the JSON API (`/api/v1/`) without a token, per client address, "
         "counted in each web worker's memory.",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "submission_daily_limit",
         int,
         3,
         "How many papers one person may submit to the daily list per day (site time zone).",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "submission_max_age_days",
         int,
         14,
         "Only papers whose first version (v1) is at most this many days old may be submitted.",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "submission_min_account_days",
@@ -343,7 +312,7 @@ SETTINGS: tuple[Setting, ...] = (
         3,
         "Submissions from accounts younger than this many days wait for a moderator's approval "
         "instead of going straight onto the list (0: never).",
-        validate=lambda v: _check_min(v, 0),
+        validate=lambda v: checks.min(v, 0),
     ),
     Setting(
         "submission_allow_weekends",
@@ -372,7 +341,7 @@ SETTINGS: tuple[Setting, ...] = (
         "auto",
         "Arithmetic for the embedding model: `auto` (bfloat16 on CPUs with AMX or AVX512-BF16, "
         "else float32), `bf16` or `fp32`.",
-        validate=lambda v: _check_choice(v, ("auto", "bf16", "fp32")),
+        validate=lambda v: checks.choice(v, ("auto", "bf16", "fp32")),
     ),
     Setting(
         "embedding_threads",
@@ -380,7 +349,7 @@ SETTINGS: tuple[Setting, ...] = (
         0,
         "CPU threads for the embedding model (0: one in `papertide serve`, where queries are "
         "short and requests need the other cores; PyTorch's default, one per core, elsewhere).",
-        validate=lambda v: _check_min(v, 0),
+        validate=lambda v: checks.min(v, 0),
     ),
     Setting(
         "embed_in_background",
@@ -395,62 +364,25 @@ SETTINGS: tuple[Setting, ...] = (
         "auto",
         "Vector index on SQLite: `exact` (brute force), `hnsw` (approximate, 8-bit vectors) or "
         "`auto` (exact below `vector_hnsw_threshold` vectors, HNSW above).",
-        validate=lambda v: _check_choice(v, ("auto", "exact", "hnsw")),
+        validate=lambda v: checks.choice(v, ("auto", "exact", "hnsw")),
     ),
     Setting(
         "vector_hnsw_threshold",
         int,
         50_000,
         "Vectors from which `vector_index = auto` switches to HNSW.",
-        validate=_check_positive,
+        validate=checks.positive,
     ),
     Setting(
         "log_level",
         str,
         "info",
         "Log level: debug, info, warning or error.",
-        validate=lambda v: _check_choice(v, ("debug", "info", "warning", "error")),
+        validate=lambda v: checks.choice(v, ("debug", "info", "warning", "error")),
     ),
 )
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
-
-
-def _check_min(value: float, minimum: float) -> None:
-    if value < minimum:
-        raise ValueError(f"{value} is below the minimum of {minimum}")
-
-
-def _check_http_url(value: str) -> None:
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"{value!r} is not an http(s) URL")
-
-
-def _check_range(value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{value} is outside {low}-{high}")
-
-
-def _check_clock(value: str) -> None:
-    hours, _, minutes = value.partition(":")
-    if (
-        not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60)
-        or len(minutes) != 2
-    ):
-        raise ValueError(f"{value!r} is not a time of day such as 07:00")
-
-
-def _check_mailbox(value: str) -> None:
-    from email.utils import parseaddr
-
-    address = parseaddr(value)[1]
-    if "@" not in address:
-        raise ValueError(f"{value!r} has no email address (expected Name <user@example.org>)")
-
-
-def _check_choice(value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
 
 
 @dataclass(frozen=True)

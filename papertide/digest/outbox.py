@@ -34,7 +34,8 @@ from sqlalchemy import (
 )
 
 from papertide.config import Settings
-from papertide.db.schema import UTCDateTime, outbox, subscriptions
+from papertide.db.column_types import UTCDateTime
+from papertide.db.schema import outbox, subscriptions
 from papertide.digest.periods import Period
 from papertide.digest.render import new_message_id
 

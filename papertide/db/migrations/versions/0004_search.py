@@ -20,8 +20,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import op
 
+from papertide.db.column_types import EmbeddingVector
 from papertide.db.fulltext import create_search_triggers, drop_search_triggers
-from papertide.db.schema import EmbeddingVector
 
 revision = "0004"
 down_revision = "0003"
