@@ -21,7 +21,6 @@ from rich.table import Table
 from papertide import __version__
 from papertide.config import Settings, load_settings
 from papertide.db.engine import make_engine
-from papertide.db.migrate import migrate, migration_status
 from papertide.errors import ConfigError, InvalidInput, NotReady, PapertideError
 
 EXIT_USAGE = 2
@@ -116,39 +115,6 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
         port=settings.port,
         log_level=settings.log_level,
     )
-
-
-@cli.group()
-def db() -> None:
-    """Database migrations and state."""
-
-
-@db.command("migrate")
-@click.pass_context
-def db_migrate(ctx: click.Context) -> None:
-    """Apply every pending migration."""
-    engine = make_engine(settings_of(ctx).database_url)
-    before = migration_status(engine)
-    status = migrate(engine)
-    if before.pending:
-        for line in before.pending:
-            click.echo(f"applied {line}")
-    click.echo(f"database at revision {status.current} (head {status.head})")
-
-
-@db.command("status")
-@click.pass_context
-def db_status(ctx: click.Context) -> None:
-    """Show the current revision and pending migrations (exit 4 when some are pending)."""
-    status = migration_status(make_engine(settings_of(ctx).database_url))
-    click.echo(f"current revision: {status.current or 'none (empty database)'}")
-    click.echo(f"head revision:    {status.head}")
-    if status.pending:
-        click.echo("pending:")
-        for line in status.pending:
-            click.echo(f"  {line}")
-        sys.exit(EXIT_NOT_READY)
-    click.echo("up to date")
 
 
 @cli.command()
@@ -436,8 +402,10 @@ def _require_schema(engine: Any) -> None:
 
 
 def _add_commands() -> None:
+    from papertide.cli_db import db
     from papertide.cli_digest import digest
 
+    cli.add_command(db)
     cli.add_command(digest)
 
 
