@@ -18,7 +18,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -30,15 +29,10 @@ from sqlalchemy import (
 from sqlalchemy.types import LargeBinary
 
 from papertide.db.column_types import EmbeddingVector, UTCDateTime
+from papertide.db.metadata import NAMING, metadata
+from papertide.db.schema_jobs import job_runs, leases
 
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-metadata = MetaData(naming_convention=NAMING)
+__all__ = ["NAMING", "job_runs", "leases", "metadata"]  # and every table below
 # The moderation queue's partial index holds pending entries only (see migration 0008).
 _PENDING = text("status = 'pending'")
 
@@ -466,20 +460,6 @@ outbox = Table(
     UniqueConstraint("subscription_id", "period"),
     Index("ix_outbox_status_id", "status", "id"),
     Index("ix_outbox_period_status", "period", "status"),
-)
-
-job_runs = Table(
-    "job_runs",
-    metadata,
-    # One row per job and occurrence ("digest", "daily:2026-11-30"): the scheduler's memory of
-    # what it already did, so a restart neither skips nor repeats a run.
-    Column("job", String(40), nullable=False),
-    Column("key", String(64), nullable=False),
-    Column("started_at", UTCDateTime(), nullable=False),
-    Column("finished_at", UTCDateTime()),
-    Column("status", String(8), nullable=False),  # running | done | failed
-    Column("detail", Text),
-    PrimaryKeyConstraint("job", "key"),
 )
 
 feed_tokens = Table(
