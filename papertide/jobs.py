@@ -10,10 +10,13 @@ digest send``). The built-in :class:`Scheduler` runs them inside ``papertide ser
   moment is not started any more (stale news);
 * **retries**: digests waiting for a retry after a temporary SMTP error are sent when due.
 
-Only one process runs the scheduler at a time: every web worker starts one, each tries to take
-the ``scheduler`` :class:`JobLock`, and the others stand by and retry each tick. A lock is
-released when its holder exits or dies (an ``flock`` beside the SQLite file, a session advisory
-lock on PostgreSQL), so after a kill another worker takes over at its next tick.
+Only one process runs the scheduler at a time: every web worker starts one, and they elect a
+leader through the database (:mod:`papertide.election`: a session advisory lock on PostgreSQL,
+a lease row on SQLite); the others stand by and poll. After a kill another worker takes over
+within a poll on PostgreSQL (10 s by default) and once the lease has expired on SQLite
+(``scheduler_lease_seconds``, 30 by default, plus a poll). Each run is recorded in ``job_runs``,
+so a new leader neither repeats nor skips one. :class:`JobLock` keeps each job itself exclusive
+(``papertide digest send`` from cron and the scheduler cannot overlap).
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Connection, Engine, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from papertide.config import Settings
 from papertide.db.engine import is_sqlite, write_transaction
 from papertide.db.schema import job_runs
+from papertide.election import Leadership
 from papertide.errors import Conflict
 
 log = logging.getLogger("papertide.jobs")
@@ -184,63 +188,112 @@ Job = Callable[[datetime], None]
 
 
 class Scheduler:
-    """Runs the site's jobs in a daemon thread while this process holds the scheduler lock."""
+    """Runs the site's jobs in a daemon thread while this process leads the ``scheduler`` role.
+
+    Two threads: the **election** thread takes or renews leadership every third of
+    ``scheduler_lease_seconds`` (see :mod:`papertide.election`), even while a long job runs; the
+    **jobs** thread runs every job each ``tick`` seconds while this process leads, and at once
+    when it has just become the leader.
+    """
 
     def __init__(self, engine: Engine, settings: Settings, jobs: dict[str, Job]) -> None:
         self.engine = engine
         self.settings = settings
         self.jobs = jobs
-        self.lock = JobLock(engine, "scheduler")
+        self.lock = Leadership(engine, "scheduler", settings.scheduler_lease_seconds)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._elected = threading.Event()  # set when this process has just become the leader
+        self._threads: list[threading.Thread] = []
 
     def start(self, tick: float = TICK_S) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, args=(tick,), daemon=True, name="scheduler"
-            )
-            self._thread.start()
+        if not self._threads:
+            self._threads = [
+                threading.Thread(target=self._elect, daemon=True, name="scheduler-election"),
+                threading.Thread(target=self._run, args=(tick,), daemon=True, name="scheduler"),
+            ]
+            for thread in self._threads:
+                thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-            self._thread = None
+        self._elected.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        self._threads = []
         self.lock.release()
+
+    def _elect(self) -> None:
+        while not self._stop.is_set():
+            was = self.lock.held
+            try:
+                leads = self.lock.acquire()
+            except Exception:  # the database is away: keep trying; a lease may expire meanwhile
+                log.warning("scheduler election failed; retrying", exc_info=True)
+                leads = False
+            if leads and not was:
+                log.info("this process leads the scheduler", extra={"holder": self.lock.holder})
+                self._elected.set()
+            elif was and not leads:
+                log.warning("this process no longer leads the scheduler")
+            self._stop.wait(self.lock.poll)
 
     def _run(self, tick: float) -> None:
         while not self._stop.is_set():
-            self.tick()
-            self._stop.wait(tick)
+            self._elected.clear()
+            if self.lock.held:
+                self._run_jobs(datetime.now(UTC))
+            self._elected.wait(tick)
 
     def tick(self, now: datetime | None = None) -> bool:
         """One round: run every job if this process is (or now becomes) the leader."""
         if not self.lock.acquire():
             return False
+        self._run_jobs(now or datetime.now(UTC))
+        return True
+
+    def _run_jobs(self, now: datetime) -> None:
         for name, job in self.jobs.items():
-            if self._stop.is_set():
+            if self._stop.is_set() or not self.lock.held:
                 break
             started = time.perf_counter()
             try:
-                job(now or datetime.now(UTC))
+                job(now)
             except Exception:
                 log.exception("job %s failed; it runs again next tick", name)
             else:
                 elapsed = (time.perf_counter() - started) * 1000
                 if elapsed > 1000:
                     log.info("job %s ran", name, extra={"job": name, "duration_ms": elapsed})
-        return True
 
 
-def every(minutes: float, job: Job) -> Job:
-    """``job``, run at most once per ``minutes`` (the first tick runs it)."""
-    last: list[datetime] = []
+def every(engine: Engine, job_name: str, minutes: float, job: Job) -> Job:
+    """``job``, run once per ``minutes``-long slot of the clock, whichever process leads.
+
+    ``job_runs`` records each slot (``job_name``, slot start), so a new leader after a fail-over
+    does not run a slot again; records older than a week are pruned as new ones are made.
+    """
+    length = timedelta(minutes=minutes)
 
     def run(now: datetime) -> None:
-        if last and now - last[0] < timedelta(minutes=minutes):
-            return
-        job(now)
-        last[:] = [now]
+        epoch = datetime(2000, 1, 1, tzinfo=UTC)
+        slot = epoch + (now - epoch) // length * length
+        key = slot.isoformat(timespec="seconds")
+        with engine.connect() as connection:
+            if run_done(connection, job_name, key):
+                return
+        record_run(engine, job_name, key, "running")
+        try:
+            job(now)
+        except Exception as error:
+            record_run(engine, job_name, key, "failed", repr(error)[:500])
+            raise
+        record_run(engine, job_name, key, "done")
+        with write_transaction(engine) as connection:
+            connection.execute(
+                delete(job_runs).where(
+                    job_runs.c.job == job_name, job_runs.c.started_at < now - timedelta(days=7)
+                )
+            )
 
     return run
 
@@ -250,6 +303,8 @@ def trending_job(engine: Engine, settings: Settings) -> Job:
     from papertide.daily import compute_trending
 
     return every(
+        engine,
+        "trending",
         settings.trending_refresh_minutes,
         lambda now: _count(compute_trending(engine, settings, now)),
     )

@@ -189,7 +189,16 @@ SETTINGS: tuple[Setting, ...] = (
         True,
         "Run the built-in scheduler in `papertide serve` (digests at `digest_send_time`, "
         "trending every `trending_refresh_minutes`, retries). Only one process runs it at a "
-        "time; the others stand by.",
+        "time, elected through the database; the others stand by.",
+    ),
+    Setting(
+        "scheduler_lease_seconds",
+        int,
+        30,
+        "How long the scheduler's leadership lasts without renewal (renewed every third of "
+        "it). On SQLite a stand-by takes over this long after the leader dies; on PostgreSQL "
+        "within a third of it. Range 3-600.",
+        validate=lambda v: checks.range(v, 3, 600),
     ),
     Setting(
         "trending_refresh_minutes",

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 import smtp
@@ -15,8 +16,9 @@ from sqlalchemy import Engine, select
 
 from papertide.cli import cli
 from papertide.config import Settings
-from papertide.db.schema import job_runs, outbox, trending
+from papertide.db.schema import job_runs, leases, outbox, trending
 from papertide.digest.service import digest_job
+from papertide.election import Lease
 from papertide.jobs import JobLock, Scheduler, every, trending_job
 
 smtp_server = smtp.smtp_server
@@ -95,7 +97,8 @@ def test_a_period_long_past_its_send_time_is_not_started(
 def test_every_runs_a_job_at_most_once_per_interval(engine: Engine, settings: Settings) -> None:
     add_lists(engine, count=3, day=datetime.now(UTC).date() - timedelta(days=1))
     job = trending_job(engine, settings)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now -= timedelta(minutes=now.minute % 15)  # the start of a slot, so +1 minute is in it
     job(now)
     with engine.connect() as connection:
         assert len(connection.execute(select(trending.c.paper_id)).all()) == 3
@@ -105,10 +108,92 @@ def test_every_runs_a_job_at_most_once_per_interval(engine: Engine, settings: Se
     with engine.connect() as connection:
         assert connection.execute(select(trending.c.paper_id)).first() is None
     calls: list[datetime] = []
-    counted = every(15, calls.append)
+    counted = every(engine, "count", 15, calls.append)
+    start = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     for minutes in (0, 5, 14, 15, 16, 31):
-        counted(now + timedelta(minutes=minutes))
-    assert [round((c - now).total_seconds() / 60) for c in calls] == [0, 15, 31]
+        counted(start + timedelta(minutes=minutes))
+    assert [round((c - start).total_seconds() / 60) for c in calls] == [0, 15, 31]
+    # Another process (a new leader after a fail-over) does not run a slot again.
+    again: list[datetime] = []
+    every(engine, "count", 15, again.append)(start + timedelta(minutes=32))
+    assert again == []
+    with engine.connect() as connection:
+        keys = connection.execute(
+            select(job_runs.c.key).where(job_runs.c.job == "count").order_by(job_runs.c.key)
+        ).scalars()
+        assert list(keys) == [
+            "2026-11-24T12:00:00+00:00",
+            "2026-11-24T12:15:00+00:00",
+            "2026-11-24T12:30:00+00:00",
+        ]
+
+
+def test_a_lease_is_held_by_one_process_until_it_expires(engine: Engine) -> None:
+    now = [datetime(2026, 11, 24, 12, 0, tzinfo=UTC)]
+    first = Lease(engine, "role", ttl=30, holder="a", clock=lambda: now[0])
+    second = Lease(engine, "role", ttl=30, holder="b", clock=lambda: now[0])
+    assert first.acquire() and first.token == 1
+    assert not second.acquire() and not second.held
+    now[0] += timedelta(seconds=20)
+    assert first.acquire() and first.token == 1  # renewed: the same term
+    now[0] += timedelta(seconds=29)
+    assert not second.acquire()  # still renewed 29 s ago
+    now[0] += timedelta(seconds=2)
+    assert second.acquire() and second.token == 2  # expired: taken, with a new token
+    assert not first.acquire() and not first.held
+    second.release()  # a clean stop hands over at once
+    assert first.acquire() and first.token == 3
+    with engine.connect() as connection:
+        row = connection.execute(select(leases.c.holder, leases.c.token)).one()
+    assert tuple(row) == ("a", 3)
+
+
+LEAD = """
+import sys, time
+from papertide.db.engine import make_engine
+from papertide.election import Leadership
+leadership = Leadership(make_engine(sys.argv[1]), "scheduler", ttl=3)
+while not leadership.acquire():
+    time.sleep(leadership.poll)
+print("leading", leadership.holder, flush=True)
+while True:
+    time.sleep(leadership.poll)
+    leadership.acquire()
+"""
+
+
+def test_a_standby_scheduler_takes_over_when_the_leader_is_killed(
+    db_url: str, engine: Engine, settings: Settings
+) -> None:
+    leader = subprocess.Popen(
+        [sys.executable, "-c", LEAD, db_url], stdout=subprocess.PIPE, text=True
+    )
+    standby = Scheduler(engine, settings.replace(scheduler_lease_seconds=3), {})
+    try:
+        assert leader.stdout is not None
+        line = leader.stdout.readline().split()
+        assert line[0] == "leading"
+        standby.start(tick=0.2)
+        time.sleep(2.5)
+        assert not standby.lock.held  # the leader renews its term
+        killed = time.monotonic()
+        os.kill(leader.pid, signal.SIGKILL)
+        leader.wait()
+        while not standby.lock.held and time.monotonic() - killed < 30:
+            time.sleep(0.05)
+        took = time.monotonic() - killed
+        assert standby.lock.held
+        assert took < 3 + 1 + 1  # at most the lease and a poll (on PostgreSQL: one poll)
+        with engine.connect() as connection:
+            row = connection.execute(select(leases.c.holder, leases.c.token)).one()
+        assert row.holder == standby.lock.holder != line[1]
+        assert row.token == 2
+    finally:
+        leader.kill()
+        leader.wait()
+        standby.stop()
+    with engine.connect() as connection:  # a clean stop expires the lease
+        assert connection.execute(select(leases.c.expires_at)).scalar_one() <= datetime.now(UTC)
 
 
 def invoke(db_url: str, sink: smtp.SmtpSink, *args: str) -> tuple[int, str]:
