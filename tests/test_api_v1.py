@@ -16,14 +16,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from people import SECRET, add_user
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
 from papertide import daily, organizations
+from papertide.accounts.ratelimit import Limit, SharedCounter
 from papertide.accounts.tokens import create_token
 from papertide.accounts.users import Role, user_by_username
 from papertide.catalog.records import Author, Listing, OrganizationRef, PaperRecord, Version
 from papertide.config import Settings
 from papertide.db.engine import write_transaction
+from papertide.db.schema import rate_limits
 from papertide.digest import subscriptions
 from papertide.errors import InvalidInput
 from papertide.web.app import create_app
@@ -475,6 +477,27 @@ def test_rate_limits_per_address_and_per_token(engine: Engine, settings: Setting
     limited = client.get("/api/v1/me", headers=token)
     assert limited.status_code == 429 and "Retry-After" in limited.headers
     app.state.engine.dispose()
+
+
+def test_anonymous_limits_are_shared_by_the_workers(engine: Engine) -> None:
+    """Two workers' counters: each decides alone, and the flushes make the count shared."""
+    limit = Limit(5, 60, "reads")
+    now = 1_800_000_000.0 // 60 * 60 + 1
+    first, second = SharedCounter(engine, flush_every=3600), SharedCounter(engine, flush_every=3600)
+    assert all(first.hit("api:ip:a", limit, now) is None for _ in range(3))
+    first.flush()
+    assert second.hit("api:ip:a", limit, now) is None  # it has not heard of the 3 yet
+    second.flush()  # now it has: 3 + 1
+    assert second.hit("api:ip:a", limit, now) is None  # 5
+    refused = second.hit("api:ip:a", limit, now)  # 6
+    assert refused is not None and refused.status == 429 and 1 <= refused.retry_after <= 60
+    assert second.hit("api:ip:b", limit, now) is None  # per address
+    second.flush()
+    first.flush()
+    with engine.connect() as connection:
+        counts = dict(connection.execute(select(rate_limits.c.key, rate_limits.c.count)).all())
+    assert counts == {"api:ip:a": 6, "api:ip:b": 1}  # every hit counted once
+    assert first.hit("api:ip:a", limit, now + 60) is None  # a new window starts afresh
 
 
 def test_one_error_shape(site: Site) -> None:

@@ -6,16 +6,16 @@ work without one; writes and ``/me`` need one. A token that is sent must be vali
 
 Rate limits (see docs/api.md): with a token, ``api_token_rate_limit`` requests a minute per
 token, counted in the database (one small write per request) so the limit holds across web
-workers; without one, ``api_ip_rate_limit`` a minute per client address, counted in the worker's
-memory (no database write on anonymous reads, which go on while an import holds SQLite's write
-lock). Both answer 429 with ``Retry-After``.
+workers; without one, ``api_ip_rate_limit`` a minute per client address, counted in each
+worker's memory and shared through the database once a second (:class:`SharedCounter`: no
+request waits for a database write, and anonymous reads go on while an import holds SQLite's
+write lock). Both answer 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -26,12 +26,12 @@ from pydantic import BaseModel, StringConstraints
 from sqlalchemy import ColumnElement, Connection
 from starlette.convertors import Convertor, register_url_convertor
 
-from papertide.accounts.ratelimit import Limit, enforce
+from papertide.accounts.ratelimit import Limit, SharedCounter, enforce
 from papertide.accounts.tokens import user_for_token
 from papertide.accounts.users import User
 from papertide.cards import PaperCard
 from papertide.community.votes import voted_paper_ids
-from papertide.errors import InvalidInput, PermissionDenied, RateLimited
+from papertide.errors import InvalidInput, PermissionDenied
 from papertide.web import api_models as m
 from papertide.web.deps import engine_of
 from papertide.web.pagination import MAX_CURSOR, Cursors, Keyset
@@ -142,39 +142,31 @@ class Caller:
     user: User | None
 
 
-class AddressLimiter:
-    """Fixed one-minute windows per client address, in this process's memory."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._window = 0
-        self._counts: dict[str, int] = {}
-
-    def hit(self, address: str, limit: int, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        window = int(now // 60 * 60)
-        with self._lock:
-            if window != self._window:
-                self._window, self._counts = window, {}
-            count = self._counts[address] = self._counts.get(address, 0) + 1
-        if count > limit:
-            raise RateLimited(
-                f"too many API requests from this address (at most {limit} a minute without "
-                "a token); try again in a minute",
-                max(1, window + 60 - int(now)),
-            )
-
-
 _limiter_lock = threading.Lock()
 
 
-def address_limiter(request: Request) -> AddressLimiter:
+def address_limiter(request: Request) -> SharedCounter:
+    """This app's counter of anonymous API requests per client address, shared by the workers."""
     state = request.app.state
     with _limiter_lock:
-        limiter: AddressLimiter | None = getattr(state, "api_address_limiter", None)
+        limiter: SharedCounter | None = getattr(state, "api_address_limiter", None)
         if limiter is None:
-            limiter = state.api_address_limiter = AddressLimiter()
+            limiter = state.api_address_limiter = SharedCounter(state.engine)
     return limiter
+
+
+def limit_address(request: Request) -> None:
+    """Count an anonymous API request against ``api_ip_rate_limit``; 429 past it."""
+    limit: int = request.app.state.settings.api_ip_rate_limit
+    address = client_address(request)
+    refusal = address_limiter(request).hit(
+        "api:ip:" + address,
+        Limit(
+            limit, 60, f"API requests from this address (at most {limit} a minute without a token)"
+        ),
+    )
+    if refusal is not None:
+        raise refusal
 
 
 def client_address(request: Request) -> str:
@@ -195,7 +187,7 @@ def api_caller(request: Request) -> Caller:
     settings = request.app.state.settings
     header = request.headers.get("authorization")
     if header is None:
-        address_limiter(request).hit(client_address(request), settings.api_ip_rate_limit)
+        limit_address(request)
         return Caller(None)
     scheme, _, raw = header.partition(" ")
     raw = raw.strip()
@@ -204,7 +196,7 @@ def api_caller(request: Request) -> Caller:
         with engine_of(request).connect() as connection:
             user = user_for_token(connection, raw)
     if user is None:
-        address_limiter(request).hit(client_address(request), settings.api_ip_rate_limit)
+        limit_address(request)
         raise PermissionDenied(
             "the API token is missing, unknown or revoked: send Authorization: Bearer pt_...",
             login_required=True,
