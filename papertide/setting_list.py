@@ -15,6 +15,30 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
         validate=checks.db_url,
     ),
+    Setting(
+        "database_pool_size",
+        int,
+        10,
+        "PostgreSQL connections each web worker keeps open. Size `max_connections` for workers "
+        "x (pool size + overflow) + 10. Range 1-200.",
+        validate=lambda v: checks.range(v, 1, 200),
+    ),
+    Setting(
+        "database_max_overflow",
+        int,
+        10,
+        "Extra PostgreSQL connections a web worker may open under load, closed when idle. "
+        "Range 0-200.",
+        validate=lambda v: checks.range(v, 0, 200),
+    ),
+    Setting(
+        "database_pool_timeout",
+        int,
+        30,
+        "Seconds a request waits for a free PostgreSQL connection before failing (503). "
+        "Range 1-300.",
+        validate=lambda v: checks.range(v, 1, 300),
+    ),
     Setting("host", str, "127.0.0.1", "Address `papertide serve` listens on."),
     Setting("port", int, 8000, "Port `papertide serve` listens on.", validate=checks.port),
     Setting("site_name", str, "Papertide", "Name shown in the page header and titles."),

@@ -8,7 +8,8 @@ from alembic.runtime.migration import MigrationContext
 from factories import make_record, rows, write_records
 from sqlalchemy import Engine
 
-from papertide.db.engine import make_engine
+from papertide.config import Settings
+from papertide.db.engine import make_engine, pool_options
 from papertide.db.migrate import (
     downgrade,
     migrate,
@@ -56,3 +57,24 @@ def test_sqlite_pragmas(tmp_path) -> None:  # type: ignore[no-untyped-def]
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
     engine.dispose()
+
+
+def test_web_workers_pool_postgresql_connections_as_configured(
+    engine_name: str, settings: Settings
+) -> None:
+    from papertide.web.app import create_app
+
+    app = create_app(settings.replace(database_pool_size=3, database_max_overflow=2))
+    try:
+        pool = app.state.engine.pool
+        if engine_name == "postgresql":
+            assert (pool.size(), pool._max_overflow) == (3, 2)
+            held = [app.state.engine.connect() for _ in range(5)]  # size + overflow
+            assert pool.checkedout() == 5
+            for connection in held:
+                connection.close()
+            assert pool.checkedin() == 3  # the overflow is closed again
+        else:
+            assert pool_options(settings) == {}  # SQLite keeps SQLAlchemy's defaults
+    finally:
+        app.state.engine.dispose()

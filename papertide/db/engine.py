@@ -59,6 +59,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     raise ConfigError(f"setting database_url: unsupported database {parsed.get_backend_name()!r}")
 
 
+def pool_options(settings: Any) -> dict[str, Any]:
+    """A web worker's connection pool on PostgreSQL, from the ``database_pool_*`` settings.
+
+    Each worker keeps up to ``database_pool_size`` connections open and opens up to
+    ``database_max_overflow`` more under load; a request waits ``database_pool_timeout`` seconds
+    for one before failing. Size PostgreSQL's ``max_connections`` for workers x (size +
+    overflow) + a few (the scheduler's lock, the CLI): see docs/operations.md. SQLite needs no
+    tuning (its connections are cheap and its writers queue on the file lock).
+    """
+    if not str(settings.database_url).startswith(("postgresql", "postgres")):
+        return {}
+    return {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_max_overflow,
+        "pool_timeout": settings.database_pool_timeout,
+        "pool_recycle": 3600,  # connections older than an hour are replaced (server timeouts)
+    }
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy control transactions (pysqlite's own BEGIN handling is off), see
     # https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl

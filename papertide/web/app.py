@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from papertide.accounts.sessions import CookieSigner, site_secret
 from papertide.config import Settings
-from papertide.db.engine import make_engine, write_transaction
+from papertide.db.engine import make_engine, pool_options, write_transaction
 from papertide.db.migrate import require_current_schema
 from papertide.digest.service import digest_job
 from papertide.jobs import Scheduler, trending_job
@@ -110,7 +110,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     Raises :class:`papertide.errors.NotReady` when the database has a pending migration (unless
     ``check_schema`` is false), so a server never runs against an outdated schema.
     """
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, **pool_options(settings))
     if check_schema:
         try:
             require_current_schema(engine)
