@@ -196,10 +196,17 @@ class Scheduler:
     when it has just become the leader.
     """
 
-    def __init__(self, engine: Engine, settings: Settings, jobs: dict[str, Job]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        jobs: dict[str, Job],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.jobs = jobs
+        self.clock = clock  # the time the jobs are given (benchmarks replay a past moment)
         self.lock = Leadership(engine, "scheduler", settings.scheduler_lease_seconds)
         self._stop = threading.Event()
         self._elected = threading.Event()  # set when this process has just become the leader
@@ -241,14 +248,14 @@ class Scheduler:
         while not self._stop.is_set():
             self._elected.clear()
             if self.lock.held:
-                self._run_jobs(datetime.now(UTC))
+                self._run_jobs(self.clock())
             self._elected.wait(tick)
 
     def tick(self, now: datetime | None = None) -> bool:
         """One round: run every job if this process is (or now becomes) the leader."""
         if not self.lock.acquire():
             return False
-        self._run_jobs(now or datetime.now(UTC))
+        self._run_jobs(now or self.clock())
         return True
 
     def _run_jobs(self, now: datetime) -> None:
