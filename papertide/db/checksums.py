@@ -57,7 +57,9 @@ from sqlalchemy import (
     Table,
     Text,
     cast,
+    func,
     select,
+    type_coerce,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -95,13 +97,30 @@ def data_tables(names: Iterable[str] | None = None) -> list[Table]:
     return [table for table in tables if table.name in wanted]
 
 
-def read_columns(table: Table) -> list[ColumnElement[Any]]:
+def read_columns(table: Table, dialect_name: str) -> list[ColumnElement[Any]]:
     """The table's columns as read for copying and hashing: JSON columns as their stored text
-    (so a JSON ``null`` and an SQL NULL stay apart), every other column through its type."""
-    return [
-        cast(column, Text).label(column.name) if isinstance(column.type, JSON) else column
-        for column in table.columns
-    ]
+    (so a JSON ``null`` and an SQL NULL stay apart), embeddings as bytes (see
+    :func:`embedding_bytes`), every other column through its type."""
+    found: list[ColumnElement[Any]] = []
+    for column in table.columns:
+        if isinstance(column.type, JSON):
+            found.append(cast(column, Text).label(column.name))
+        elif isinstance(column.type, EmbeddingVector):
+            # pgvector's binary form (halfvec_send): no text to format and parse.
+            raw = func.halfvec_send(column) if dialect_name == "postgresql" else column
+            found.append(type_coerce(raw, LargeBinary).label(column.name))
+        else:
+            found.append(column)
+    return found
+
+
+def embedding_bytes(value: bytes, dialect_name: str) -> bytes:
+    """An embedding as :func:`read_columns` reads it, as little-endian float16 bytes: SQLite
+    stores exactly that; PostgreSQL's ``halfvec_send`` gives a 4-byte header (dimensions,
+    unused) and big-endian float16 values."""
+    if dialect_name == "postgresql":
+        return np.frombuffer(value, dtype=">f2", offset=4).astype("<f2").tobytes()
+    return bytes(value)
 
 
 def ordered_select(table: Table, dialect_name: str) -> Select[Any]:
@@ -112,7 +131,7 @@ def ordered_select(table: Table, dialect_name: str) -> Select[Any]:
             order.append(column.collate("C"))  # code-point order, like SQLite's BINARY
         else:
             order.append(column)
-    return select(*read_columns(table)).order_by(*order)
+    return select(*read_columns(table, dialect_name)).order_by(*order)
 
 
 @contextmanager
@@ -180,10 +199,11 @@ def compare(source: dict[str, TableChecksum], target: dict[str, TableChecksum]) 
 def _table_checksum(
     connection: Connection, table: Table, progress: Progress | None, batch_rows: int
 ) -> TableChecksum:
-    normalizers = [_normalizer(table, column) for column in table.columns]
+    dialect_name = connection.dialect.name
+    normalizers = [_normalizer(table, column, dialect_name) for column in table.columns]
     hasher = hashlib.sha256()
     rows = 0
-    statement = ordered_select(table, connection.dialect.name)
+    statement = ordered_select(table, dialect_name)
     result = connection.execution_options(yield_per=batch_rows).execute(statement)
     for batch in result.partitions():
         parts: list[str] = []
@@ -230,18 +250,18 @@ def _binary(value: Any) -> str:
     return bytes(value).hex()
 
 
-def _embedding(value: Any) -> str:
-    return np.asarray(value, dtype=np.float32).astype("<f2").tobytes().hex()
-
-
 def _json(value: str) -> str:
     return json.dumps(json.loads(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _normalizer(table: Table, column: Column[Any]) -> Callable[[Any], str]:
+def _normalizer(table: Table, column: Column[Any], dialect_name: str) -> Callable[[Any], str]:
     kind = column.type
+
+    def embedding(value: bytes) -> str:
+        return embedding_bytes(value, dialect_name).hex()
+
     rules: tuple[tuple[type[Any], Callable[[Any], str]], ...] = (
-        (EmbeddingVector, _embedding),
+        (EmbeddingVector, embedding),
         (UTCDateTime, _timestamp),
         (JSON, _json),
         (Boolean, _boolean),
