@@ -91,50 +91,72 @@ def build(cache: Path) -> tuple[str, str]:
 # --- the load generator (a process of its own) ------------------------------------------------
 
 
-async def _connection(
-    path: str, deadline: float, latencies: list[float], errors: list[int]
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n\r\n".encode()
-    while time.perf_counter() < deadline:
-        started = time.perf_counter()
-        writer.write(request)
-        await writer.drain()
-        status_line = await reader.readline()
-        length = 0
-        chunked = False
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    """Send one request on a keep-alive connection and read its whole response; its status."""
+    writer.write(request)
+    await writer.drain()
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionResetError("the server closed the connection")
+    length = 0
+    chunked = False
+    while True:
+        header = await reader.readline()
+        if header in (b"\r\n", b""):
+            break
+        name, _, value = header.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        elif name.lower() == "transfer-encoding" and "chunked" in value:
+            chunked = True
+    if chunked:
         while True:
-            header = await reader.readline()
-            if header in (b"\r\n", b""):
+            size = int((await reader.readline()).strip(), 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
                 break
-            name, _, value = header.decode("latin-1").partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            elif name.lower() == "transfer-encoding" and "chunked" in value:
-                chunked = True
-        if chunked:
-            while True:
-                size = int((await reader.readline()).strip(), 16)
-                await reader.readexactly(size + 2)
-                if size == 0:
-                    break
-        else:
-            await reader.readexactly(length)
-        latencies.append(time.perf_counter() - started)
-        status = int(status_line.split()[1])
-        if status != 200:
-            errors.append(status)
-    writer.close()
+    else:
+        await reader.readexactly(length)
+    return int(status_line.split()[1])
 
 
-def _load(path: str, seconds: float, connections: int, out: Any) -> None:
+async def _connection(
+    paths: list[str], first: int, deadline: float, latencies: list[float], errors: list[int]
+) -> None:
+    """Requests on one keep-alive connection until ``deadline``: ``paths`` in turn, from the
+    ``first``-th (so that connections spread over a mix of URLs). A connection the server
+    drops (a worker restarted) counts as an error (status 0) and is opened again."""
+    requests = [
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n\r\n".encode()
+        for path in paths
+    ]
+    turn = first
+    while time.perf_counter() < deadline:
+        reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+        try:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                status = await _exchange(reader, writer, requests[turn % len(requests)])
+                turn += 1
+                latencies.append(time.perf_counter() - started)
+                if status != 200:
+                    errors.append(status)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            errors.append(0)
+        finally:
+            writer.close()
+
+
+def _load(paths: list[str], seconds: float, connections: int, out: Any) -> None:
     latencies: list[float] = []
     errors: list[int] = []
 
     async def main() -> None:
         deadline = time.perf_counter() + seconds
         await asyncio.gather(
-            *(_connection(path, deadline, latencies, errors) for _ in range(connections))
+            *(_connection(paths, n, deadline, latencies, errors) for n in range(connections))
         )
 
     started = time.perf_counter()
@@ -142,9 +164,11 @@ def _load(path: str, seconds: float, connections: int, out: Any) -> None:
     out.send((latencies, errors, time.perf_counter() - started))
 
 
-def measure(path: str, seconds: float, connections: int) -> dict[str, Any]:
+def measure(path: str | list[str], seconds: float, connections: int) -> dict[str, Any]:
+    """Load ``path`` (or several in turn) from ``connections`` connections for ``seconds``."""
+    paths = [path] if isinstance(path, str) else path
     receive, send = multiprocessing.Pipe(duplex=False)
-    worker = multiprocessing.Process(target=_load, args=(path, seconds, connections, send))
+    worker = multiprocessing.Process(target=_load, args=(paths, seconds, connections, send))
     worker.start()
     latencies, errors, elapsed = receive.recv()
     worker.join()

@@ -41,15 +41,20 @@ if not SAMPLE.exists():
     SAMPLE = HERE.parent / "tests" / "fixtures" / "kaggle" / "arxiv-metadata-oai-snapshot.json"
 
 
+def copy_id(n: int) -> str:
+    """The arXiv id of the ``n``-th record ``make_input`` writes (99,999 a month from 1501)."""
+    month = n // 99_999
+    yymm = (15 + month // 12) * 100 + month % 12 + 1
+    return f"{yymm:04d}.{n % 99_999 + 1:05d}"
+
+
 def make_input(path: Path, count: int) -> None:
     """Write ``count`` distinct Kaggle records varied from the real sample."""
     base = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()]
     with path.open("w") as out:
         for n in range(count):
             record = dict(base[n % len(base)])
-            month = n // 99_999
-            yymm = (15 + month // 12) * 100 + month % 12 + 1
-            record["id"] = f"{yymm:04d}.{n % 99_999 + 1:05d}"
+            record["id"] = copy_id(n)
             record["title"] = f"{record['title']} (variant {n})"
             record["abstract"] = f"{record['abstract']} Sample {n} of the benchmark."
             out.write(json.dumps(record) + "\n")

@@ -29,6 +29,7 @@ bench_ingest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_ingest)
 SAMPLE: Path = bench_ingest.SAMPLE
 make_input: Callable[[Path, int], None] = bench_ingest.make_input
+copy_id: Callable[[int], str] = bench_ingest.copy_id
 
 COSINE_TO_BASE = 0.9
 STEPS = ("ingest", "keyword", "vectors", "vindex")
@@ -84,7 +85,7 @@ def _copy_number(arxiv_id: str) -> int:
     yymm, _, seq = arxiv_id.partition(".")
     month = (int(yymm[:2]) - 15) * 12 + int(yymm[2:]) - 1
     n = month * 99_999 + int(seq[:5]) - 1
-    if f"{(15 + month // 12) * 100 + month % 12 + 1:04d}.{n % 99_999 + 1:05d}" != arxiv_id:
+    if copy_id(n) != arxiv_id:
         raise ValueError(f"{arxiv_id} is not an id bench/ingest.py's make_input writes")
     return n
 
@@ -252,11 +253,16 @@ def _step_vindex(cache: Path, _options: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_child(
-    step: str, cache: Path, options: dict[str, Any], env: dict[str, str] | None = None
+    step: str,
+    cache: Path,
+    options: dict[str, Any],
+    env: dict[str, str] | None = None,
+    script: Path = SCRIPT,
 ) -> dict[str, Any]:
+    """``script --child step cache options`` in a fresh process; the JSON it prints last."""
     os.sync()
     out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--child", step, str(cache), json.dumps(options)],
+        [sys.executable, str(script), "--child", step, str(cache), json.dumps(options)],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
@@ -267,8 +273,17 @@ def run_child(
     return result
 
 
-def build(size: int, cache: Path, options: dict[str, Any], rebuild: bool) -> dict[str, Any]:
-    """Every build step's figures, running those not cached (and every one after them)."""
+def build(
+    size: int,
+    cache: Path,
+    options: dict[str, Any],
+    rebuild: bool,
+    steps: tuple[str, ...] = STEPS,
+    script: Path = SCRIPT,
+) -> dict[str, Any]:
+    """Every build step's figures, running those not cached (and every one after them).
+
+    ``steps`` run in order as ``script --child step`` (bench/scale.py adds its own)."""
     paths = _paths(cache)
     if rebuild and cache.exists():
         shutil.rmtree(cache)
@@ -282,7 +297,7 @@ def build(size: int, cache: Path, options: dict[str, Any], rebuild: bool) -> dic
         done = {"size": size, "generate": {"seconds": time.perf_counter() - started}}
         done["generate"]["disk_mb"] = _disk_mb(paths["data"])
     stale = False
-    for step in STEPS:
+    for step in steps:
         if step in done and not stale:
             done[step]["cached"] = True
             continue
@@ -291,7 +306,7 @@ def build(size: int, cache: Path, options: dict[str, Any], rebuild: bool) -> dic
             for old in cache.glob("papertide.db*"):
                 shutil.rmtree(old) if old.is_dir() else old.unlink()
         print(f"  building {size:,}: {step} ...", file=sys.stderr, flush=True)
-        done[step] = run_child(step, cache, options)
+        done[step] = run_child(step, cache, options, script=script)
         done[step]["cached"] = False
         paths["build"].write_text(json.dumps(done, indent=1))
     done["db_mb"] = sum(_disk_mb(p) for p in cache.glob("papertide.db") if p.is_file())

@@ -161,6 +161,34 @@ def make_queries(
     return queries
 
 
+def query_set(engine: Any, options: dict[str, Any]) -> tuple[list[int], list[dict[str, Any]]]:
+    """(paper ids picked at random, WARMUP + ``options["queries"]`` queries) from the
+    database, the same for the same seed: ``2 * queries`` picked papers give the title and
+    arXiv-id queries, the last SIMILAR_PAPERS of them are for ``similar()``."""
+    rng = random.Random(options["seed"])
+    records = _base_records()
+    with engine.connect() as connection:
+        total = connection.exec_driver_sql("SELECT max(id) FROM papers").scalar_one()
+        picks = rng.sample(range(1, total + 1), 2 * options["queries"] + SIMILAR_PAPERS)
+        papers = connection.exec_driver_sql(
+            f"SELECT arxiv_id, title FROM papers WHERE id IN ({','.join(map(str, picks))})"
+        ).all()
+    rng.shuffle(papers)
+    return picks, make_queries(rng, WARMUP + options["queries"], records, papers)
+
+
+def search_request(query: dict[str, Any], mode: Any) -> Any:
+    """The ``SearchRequest`` of a query made by :func:`make_queries`, in ``mode``."""
+    from papertide.search.filters import SearchFilters
+    from papertide.search.service import SearchRequest
+
+    filters = SearchFilters(
+        date_from=date.fromisoformat(query["date_from"]) if "date_from" in query else None,
+        date_to=date.fromisoformat(query["date_to"]) if "date_to" in query else None,
+    )
+    return SearchRequest(query["text"], filters=filters, mode=mode)
+
+
 # --- the measurement (the "server" process) -----------------------------------------------------
 
 
@@ -199,8 +227,7 @@ def _step_measure(cache: Path, options: dict[str, Any]) -> dict[str, Any]:
     note("python started")
     import numpy as np
 
-    from papertide.search.filters import SearchFilters
-    from papertide.search.service import Mode, SearchRequest, SearchService
+    from papertide.search.service import Mode, SearchService
 
     paths = _paths(cache)
     engine = _engine(paths["db"])
@@ -223,24 +250,9 @@ def _step_measure(cache: Path, options: dict[str, Any]) -> dict[str, Any]:
     out["model"] = {"name": model.name, "precision": model.precision}
     note("vector index loaded")
 
-    rng = random.Random(options["seed"])
-    records = _base_records()
-    with engine.connect() as connection:
-        total = connection.exec_driver_sql("SELECT max(id) FROM papers").scalar_one()
-        picks = rng.sample(range(1, total + 1), 2 * options["queries"] + SIMILAR_PAPERS)
-        papers = connection.exec_driver_sql(
-            f"SELECT arxiv_id, title FROM papers WHERE id IN ({','.join(map(str, picks))})"
-        ).all()
-    rng.shuffle(papers)
-    queries = make_queries(rng, WARMUP + options["queries"], records, papers)
+    picks, queries = query_set(engine, options)
     warmup, timed = queries[:WARMUP], queries[WARMUP:]
-
-    def request(query: dict[str, Any], mode: Mode) -> Any:
-        filters = SearchFilters(
-            date_from=date.fromisoformat(query["date_from"]) if "date_from" in query else None,
-            date_to=date.fromisoformat(query["date_to"]) if "date_to" in query else None,
-        )
-        return SearchRequest(query["text"], filters=filters, mode=mode)
+    request = search_request
 
     for query in warmup:
         for mode in Mode:
@@ -397,9 +409,6 @@ def _step_measure(cache: Path, options: dict[str, Any]) -> dict[str, Any]:
     del matrix
 
     # The peer's search: a Python loop over every paper.
-    n_peer = options["baseline_queries"]
-    if total > 200_000:
-        n_peer = min(3, n_peer)
     with engine.connect() as connection:
         corpus = [
             (int(i), t, a or "", b or "")
@@ -407,6 +416,9 @@ def _step_measure(cache: Path, options: dict[str, Any]) -> dict[str, Any]:
                 "SELECT id, title, authors_text, abstract FROM papers"
             )
         ]
+    n_peer = options["baseline_queries"]
+    if len(corpus) > 200_000:
+        n_peer = min(3, n_peer)
     peer: list[float] = []
     for query in [q for q in timed if q["kind"] == "topic"][:n_peer]:
         started = time.perf_counter()
