@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -206,24 +206,30 @@ def _table_checksum(
     statement = ordered_select(table, dialect_name)
     result = connection.execution_options(yield_per=batch_rows).execute(statement)
     for batch in result.partitions():
-        parts: list[str] = []
-        for row in batch:
-            for value, normalize in zip(row, normalizers, strict=True):
-                if value is None:
-                    parts.append("-")
-                else:
-                    text = normalize(value)
-                    parts.append(f"{len(text)}:{text}")
-            parts.append("\n")
-        hasher.update("".join(parts).encode("utf-8", "surrogatepass"))
+        # Column by column (list comprehensions), then row by row: "<len>:<text>" or "-".
+        encoded: list[Sequence[str]] = [
+            _encode(values, normalize)
+            for values, normalize in zip(zip(*batch, strict=True), normalizers, strict=True)
+        ]
+        encoded.append(["\n"] * len(batch))
+        stream = "".join(map("".join, zip(*encoded, strict=True)))
+        hasher.update(stream.encode("utf-8", "surrogatepass"))
         rows += len(batch)
         if progress is not None:
             progress(table.name, rows)
     return TableChecksum(rows=rows, digest=hasher.hexdigest())
 
 
+def _encode(values: Sequence[Any], normalize: Callable[[Any], str]) -> list[str]:
+    if normalize is _text:
+        return ["-" if value is None else f"{len(value)}:{value}" for value in values]
+    return ["-" if value is None else f"{len(text := normalize(value))}:{text}" for value in values]
+
+
 def _timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if value.tzinfo is not UTC:  # UTCDateTime gives UTC already; anything else is converted
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 def _date(value: date) -> str:
@@ -235,15 +241,15 @@ def _boolean(value: Any) -> str:
 
 
 def _integer(value: Any) -> str:
-    return str(int(value))
+    return str(value) if type(value) is int else str(int(value))
 
 
 def _float(value: Any) -> str:
     return repr(float(value))
 
 
-def _text(value: Any) -> str:
-    return str(value)
+def _text(value: str) -> str:
+    return value
 
 
 def _binary(value: Any) -> str:
