@@ -24,6 +24,9 @@ from papertide.db.engine import make_engine
 from papertide.errors import ConfigError, InvalidInput, NotReady, PapertideError
 
 EXIT_USAGE = 2
+# Our handler formats uvicorn's records too (papertide.observability.logs); the access log is
+# the request middleware's, one line per request.
+LOGGING_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False}
 EXIT_NOT_READY = 4
 err_console = Console(stderr=True)
 out_console = Console()
@@ -89,16 +92,25 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
 
     import uvicorn
 
+    from papertide.observability.logs import configure_logging
+    from papertide.observability.metrics import prepare_multiprocess_dir, remove_multiprocess_dir
     from papertide.web.app import create_app
 
     settings = settings_of(ctx)
     if port is not None:
         settings = settings.replace(port=port)
     host = host or settings.host
+    configure_logging(settings)  # each worker does the same (papertide.web.asgi)
     if workers == 1:
         app = create_app(settings)
         click.echo(f"Papertide serving on http://{host}:{settings.port}", err=True)
-        uvicorn.run(app, host=host, port=settings.port, log_level=settings.log_level)
+        uvicorn.run(
+            app,
+            host=host,
+            port=settings.port,
+            log_level=settings.log_level,
+            **LOGGING_OPTIONS,
+        )
         return
     _require_schema(make_engine(settings.database_url))  # before any worker starts
     click.echo(f"Papertide serving on http://{host}:{settings.port}, {workers} workers", err=True)
@@ -107,14 +119,20 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
     if config_file:
         os.environ["PAPERTIDE_CONFIG"] = str(Path(config_file).resolve())
     os.environ["PAPERTIDE_PORT"] = str(settings.port)
-    uvicorn.run(
-        "papertide.web.asgi:app",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=settings.port,
-        log_level=settings.log_level,
-    )
+    # Every worker writes its metrics into one folder, so a scrape on any of them sees all.
+    metrics_dir, made = prepare_multiprocess_dir()
+    try:
+        uvicorn.run(
+            "papertide.web.asgi:app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=settings.port,
+            log_level=settings.log_level,
+            **LOGGING_OPTIONS,
+        )
+    finally:
+        remove_multiprocess_dir(metrics_dir, made)
 
 
 @cli.command()

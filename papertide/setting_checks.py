@@ -3,6 +3,7 @@ message saying what is wrong with the value."""
 
 from __future__ import annotations
 
+import ipaddress
 import zoneinfo
 from typing import Any
 
@@ -73,3 +74,20 @@ def mailbox(value: str) -> None:
 def choice(value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+
+
+def ip_networks(value: list[str]) -> None:
+    """Addresses or networks (``10.0.0.0/8``), or ``*`` alone: uvicorn would silently take a
+    malformed one as a literal that never matches."""
+    if "*" in value and len(value) > 1:
+        raise ValueError("'*' trusts every peer: give it alone, not with addresses")
+    for item in value:
+        if item == "*":
+            continue
+        try:
+            if "/" in item:
+                ipaddress.ip_network(item)
+            else:
+                ipaddress.ip_address(item)
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not an IP address or network: {exc}") from None

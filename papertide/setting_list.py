@@ -342,4 +342,22 @@ SETTINGS: tuple[Setting, ...] = (
         "Log level: debug, info, warning or error.",
         validate=lambda v: checks.choice(v, ("debug", "info", "warning", "error")),
     ),
+    Setting(
+        "log_format",
+        str,
+        "text",
+        "How `papertide serve` writes its log: `text` (one readable line per record) or `json` "
+        "(one JSON object per line: time, level, logger, message, request_id and extra fields). "
+        "See docs/observability.md.",
+        validate=lambda v: checks.choice(v, ("text", "json")),
+    ),
+    Setting(
+        "metrics_allow",
+        list,
+        ["127.0.0.1", "::1"],
+        "Client addresses or networks (comma-separated, e.g. `10.0.0.0/8`; `*`: anyone) that may "
+        "read `/metrics`; others get 403. Behind a trusted reverse proxy the client is the "
+        "address it forwards in `X-Forwarded-For` (see docs/observability.md).",
+        validate=checks.ip_networks,
+    ),
 )

@@ -20,6 +20,7 @@ from papertide.db.migrate import require_current_schema
 from papertide.digest.service import digest_job
 from papertide.jobs import Scheduler, trending_job
 from papertide.mail import make_mailer
+from papertide.observability.middleware import RequestObservability
 from papertide.personal.feed import CandidateCache
 from papertide.search.embedder import Embedder
 from papertide.search.service import SearchService, service_for
@@ -178,5 +179,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(ViewerMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Outside the layers above: request ids, access log, metrics; /healthz, /readyz, /metrics.
+    app.add_middleware(RequestObservability)
     app.add_middleware(SecurityHeaders)
     return app

@@ -7,8 +7,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from papertide.config import load_settings
+from papertide.observability.logs import configure_logging
 from papertide.web.app import create_app
 
 
 def app() -> FastAPI:
-    return create_app(load_settings())
+    settings = load_settings()
+    configure_logging(settings)  # in each worker: uvicorn's log set-up stays in the parent
+    return create_app(settings)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from papertide.errors import PapertideError, PermissionDenied, RateLimited
+from papertide.observability.middleware import route_template
 from papertide.web.rendering import render
 
 log = logging.getLogger("papertide.web")
@@ -43,6 +44,12 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+def _route(request: Request) -> str:
+    """The route's template for the log, never the raw path: some paths carry secret tokens
+    (``/subscriptions/{token}``, ``/feeds/for-you/{token}.atom``, ``/reset-password/{token}``)."""
+    return route_template(request.scope)
+
+
 def error_response(request: Request, status: int, code: str, message: str) -> Response:
     """The error page, or the JSON error shape, for ``status``."""
     if wants_json(request):
@@ -59,7 +66,7 @@ def error_response(request: Request, status: int, code: str, message: str) -> Re
 def _papertide_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PapertideError)
     if exc.status >= 500:
-        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+        log.error("%s %s failed: %s", request.method, _route(request), exc.message)
     if isinstance(exc, PermissionDenied) and exc.login_required and not wants_json(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if request.method != "GET":  # after logging in, back to the page the form was on
@@ -96,13 +103,13 @@ def _validation_error(request: Request, exc: Exception) -> Response:
 def _data_error(request: Request, exc: Exception) -> Response:
     """A value the database itself refuses (PostgreSQL: a NUL character in text, an integer
     past its column's range) came from the request: a 400, not a 500."""
-    log.info("%s %s: the database refused a value: %s", request.method, request.url.path, exc)
+    log.info("%s %s: the database refused a value: %s", request.method, _route(request), exc)
     message = "a value in this request is out of range or holds a character not allowed"
     return error_response(request, 400, "invalid_input", message)
 
 
 def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    log.exception("%s %s failed", request.method, _route(request), exc_info=exc)
     message = "something went wrong on our side; the error has been logged"
     return error_response(request, 500, "internal_error", message)
 
