@@ -109,6 +109,7 @@ class SharedCounter:
         self._pending: dict[str, int] = {}
         self._shared: dict[str, int] = {}
         self._flusher: threading.Thread | None = None
+        self._failing = False  # the last flush failed (logged once per outage)
 
     def hit(self, key: str, limit: Limit, now: float | None = None) -> RateLimited | None:
         """Count one hit for ``key``; the error to raise when it went over ``limit``."""
@@ -137,13 +138,19 @@ class SharedCounter:
         try:
             with write_transaction(self.engine) as connection:
                 totals = {key: add(connection, key, window, n) for key, n in pending.items()}
-        except Exception:  # the database is busy or away: keep the hits for the next flush
-            log.warning("could not share rate-limit counts; retrying", exc_info=True)
+        except Exception as error:  # the database is busy or away: keep the hits a while
+            if not self._failing:
+                log.warning("could not share rate-limit counts (%s); retrying", error)
+            self._failing = True
+            current = int(time.time() // self.seconds * self.seconds)
             with self._lock:
-                if self._window == window:
+                if self._window == window == current:  # a past window's hits no longer count
                     for key, n in pending.items():
                         self._pending[key] = self._pending.get(key, 0) + n
             return
+        if self._failing:
+            log.info("rate-limit counts shared again")
+            self._failing = False
         with self._lock:
             if self._window == window:
                 for key, total in totals.items():
