@@ -1,9 +1,10 @@
 """arXiv identifier rules.
 
-Two schemes exist: new style ``YYMM.NNNN`` (2007-2014) / ``YYMM.NNNNN`` (2015 on), and old style
-``archive[.SUBJ]/YYMMNNN`` (``hep-th/9901001``, ``math.GT/0309136``). Either may carry a version
-suffix ``vN``. Inputs may also be an ``arXiv:`` prefixed id, an abs/pdf URL, or an OAI identifier
-(``oai:arXiv.org:1412.8544``). Everything else is rejected with a message quoting the value.
+Two schemes exist: new style ``YYMM.NNNN`` (April 2007 to 2014, from ``0704.0001``) /
+``YYMM.NNNNN`` (2015 on), and old style ``archive[.SUBJ]/YYMMNNN`` (``hep-th/9901001``,
+``math.GT/0309136``). Either may carry a version suffix ``vN``. Inputs may also be an ``arXiv:``
+prefixed id, an abs/pdf URL, or an OAI identifier (``oai:arXiv.org:1412.8544``). Everything else
+is rejected with a message quoting the value; digits are ASCII digits only.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from dataclasses import dataclass
 
 from papertide.errors import InvalidInput
 
+FIRST_NEW_STYLE = "0704.0001"
 _NEW = r"(?P<new>\d{4}\.\d{4,5})"
 _OLD = r"(?P<old>[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{7})"
-_ID = re.compile(rf"(?:{_NEW}|{_OLD})(?:v(?P<version>[1-9]\d{{0,3}}))?")
+# ASCII: \d alone would take the digits of every script ("٢٥٠٥.٠١٢٣٤") as an id.
+_ID = re.compile(rf"(?:{_NEW}|{_OLD})(?:v(?P<version>[1-9]\d{{0,3}}))?", re.ASCII)
 _PREFIXES = re.compile(
     r"^(?:arxiv:|oai:arxiv\.org:|"
     r"(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/|"
     r"(?:https?://)?(?:www\.)?huggingface\.co/papers/)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,  # ASCII: Unicode case folding reads "arxıv:" and "httpſ:" as ours
 )
 
 
@@ -47,10 +50,13 @@ def parse_arxiv_id(value: str) -> ArxivId:
         )
     new = match.group("new")
     if new is not None:
-        month = int(new[2:4])
-        digits = len(new.split(".")[1])
-        year = int(new[:2])
-        if not 1 <= month <= 12 or (digits == 5) != (year >= 15):
+        year, month, number = int(new[:2]), int(new[2:4]), new.split(".")[1]
+        if (
+            not 1 <= month <= 12
+            or (len(number) == 5) != (year >= 15)
+            or new < FIRST_NEW_STYLE
+            or not int(number)
+        ):
             raise InvalidInput(f"{value!r} is not an arXiv id (no such number {new})")
     else:
         yymm = match.group("old").split("/")[1][:4]

@@ -6,8 +6,20 @@ empty, so they never overwrite what another source filled in) and errors with th
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+
+# The bounds of what the catalog stores. Its integer columns (versions, upvotes, list
+# positions) are 32-bit; a date outside these years is a mistake in the data (arXiv began in
+# 1991), and one near year 1 or 9999 could not even be shown in another time zone.
+MAX_NUMBER = 2**31 - 1
+EARLIEST_DATE = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_DATE = datetime(3000, 1, 1, tzinfo=UTC)
+MAX_CATEGORY_LENGTH = 64  # papers.primary_category, paper_categories.category
+# Every arXiv category: cs.CL, hep-th, math-ph, cond-mat.stat-mech, q-fin.CP, physics.atom-ph.
+_CATEGORY = re.compile(r"[a-z]+(?:-[a-z]+)*(?:\.[A-Za-z]+(?:-[A-Za-z]+)*)?", re.ASCII)
 
 
 @dataclass(slots=True)
@@ -83,3 +95,38 @@ class RecordError:
 
     def __str__(self) -> str:
         return f"{self.position}: {self.reason}"
+
+
+# --- checks shared by the parsers ---------------------------------------------------------------
+
+
+def checked_date(value: datetime) -> datetime:
+    """``value`` in UTC (a naive value is taken to be UTC) when it lies between EARLIEST_DATE
+    and LATEST_DATE; ValueError saying so otherwise."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    moment: datetime | None
+    try:
+        moment = aware.astimezone(UTC)
+    except OverflowError:  # an offset pushed it past year 1 or 9999
+        moment = None
+    if moment is None or not EARLIEST_DATE <= moment < LATEST_DATE:
+        raise ValueError(
+            f"date {value.isoformat()} is out of range "
+            f"(years {EARLIEST_DATE.year} to {LATEST_DATE.year - 1})"
+        )
+    return moment
+
+
+def is_category(value: str) -> bool:
+    """Whether ``value`` is spelled like an arXiv category (and fits the catalog's column)."""
+    return len(value) <= MAX_CATEGORY_LENGTH and _CATEGORY.fullmatch(value) is not None
+
+
+def arxiv_categories(values: Iterable[str]) -> list[str]:
+    """``values`` in order without repeats; ValueError quoting the first that is not spelled
+    like an arXiv category."""
+    kept = list(dict.fromkeys(values))
+    for value in kept:
+        if not is_category(value):
+            raise ValueError(f"{value[:80]!r} is not an arXiv category (like cs.CL or hep-th)")
+    return kept

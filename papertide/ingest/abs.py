@@ -48,10 +48,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from papertide.catalog.ids import parse_arxiv_id
-from papertide.catalog.records import PaperRecord, RecordError, Version
+from papertide.catalog.records import (
+    PaperRecord,
+    RecordError,
+    Version,
+    arxiv_categories,
+    checked_date,
+)
 from papertide.errors import InvalidInput
 from papertide.ingest.arxiv_names import clean_text, split_authors, submitter_name
-from papertide.ingest.files import open_binary
+from papertide.ingest.files import DAMAGED_GZIP, open_binary
 
 FORMAT = "abs"
 
@@ -92,12 +98,31 @@ def parse_arxiv_date(text: str) -> datetime:
     if len(parts) != 5 or parts[4] not in ("GMT", "UTC") or parts[1] not in _MONTHS:
         raise ValueError(f"{text!r} is not an arXiv date (like 'Mon, 2 Apr 2007 19:18:42 GMT')")
     hour, minute, second = map(int, parts[3].split(":"))
-    return datetime(
-        int(parts[2]), _MONTHS[parts[1]], int(parts[0]), hour, minute, second, tzinfo=UTC
+    return checked_date(
+        datetime(int(parts[2]), _MONTHS[parts[1]], int(parts[0]), hour, minute, second, tzinfo=UTC)
     )
 
 
-# TeX accents → Unicode combining marks (composed afterwards with NFC).
+MAX_VERSION = 9999  # as many digits as an id's version suffix may have (catalog.ids)
+MAX_SIZE_LENGTH = 32  # paper_versions.size
+
+
+def checked_versions(versions: Iterable[Version]) -> list[Version]:
+    """``versions`` sorted by number; ValueError for a number repeated or out of range, or a
+    size that is no size."""
+    ordered = sorted(versions, key=lambda version: version.number)
+    seen: set[int] = set()
+    for version in ordered:
+        if not 1 <= version.number <= MAX_VERSION:
+            raise ValueError(f"version number {version.number} is out of range (1-{MAX_VERSION})")
+        if version.number in seen:
+            raise ValueError(f"version v{version.number} is given twice")
+        seen.add(version.number)
+        if version.size is not None and len(version.size) > MAX_SIZE_LENGTH:
+            raise ValueError(f"version size {version.size[:40]!r} is not a size like '15kb'")
+    return ordered
+
+
 def version_summary(
     versions: list[Version],
 ) -> tuple[int | None, datetime | None, datetime | None]:
@@ -132,7 +157,10 @@ class _Fields:
 
 
 def _decoded_lines(lines: Iterable[bytes]) -> Iterator[str]:
+    """Each line as text (UTF-8, else Latin-1), without NUL characters: no column holds them."""
     for raw in lines:
+        if b"\x00" in raw:
+            raw = raw.replace(b"\x00", b"")
         try:
             yield raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
@@ -203,7 +231,7 @@ def _versions(dates: list[tuple[str, str]]) -> tuple[list[Version], bool]:
         versions.append((Version(number, parse_arxiv_date(stamp), size or None), flags))
     versions.sort(key=lambda item: item[0].number)
     withdrawn = bool(versions) and "I" in versions[-1][1]
-    return [version for version, _ in versions], withdrawn
+    return checked_versions(version for version, _ in versions), withdrawn
 
 
 def _record(fields: _Fields, position: str) -> PaperRecord:
@@ -217,7 +245,7 @@ def _record(fields: _Fields, position: str) -> PaperRecord:
         raise ValueError(f"{arxiv_id.id}: no title")
     versions, withdrawn = _versions(fields.dates)
     latest, published_at, updated_at = version_summary(versions)
-    categories = header.get("Categories", "").split()
+    categories = arxiv_categories(header.get("Categories", "").split())
     return PaperRecord(
         arxiv_id=arxiv_id.id,
         source=FORMAT,
@@ -256,7 +284,7 @@ def parse(path: Path, tz: ZoneInfo) -> Iterator[PaperRecord | RecordError]:
     except (_Malformed, InvalidInput, ValueError) as exc:
         yield RecordError(position, getattr(exc, "message", None) or str(exc))
         return
-    except EOFError:
-        yield RecordError(position, "file ends early (truncated gzip)")
+    except DAMAGED_GZIP:
+        yield RecordError(position, "file ends early (truncated or damaged gzip)")
         return
     yield record

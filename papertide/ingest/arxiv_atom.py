@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from papertide.catalog.ids import ArxivId, parse_arxiv_id
-from papertide.catalog.records import Author, PaperRecord, RecordError, Version
+from papertide.catalog.records import Author, PaperRecord, RecordError, Version, is_category
 from papertide.errors import InvalidInput
 from papertide.ingest.polite_http import PoliteGetter, Sleep, parse_fetched
 from papertide.ingest.xmltext import (
@@ -63,7 +63,6 @@ OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
 
 _API_ERROR = re.compile(r"^https?://(?:export\.)?arxiv\.org/api/errors", re.IGNORECASE)
 _API_MARKERS = ("http://a9.com/-/spec/opensearch/1.1/", "arxiv.org/api/")
-_CATEGORY = re.compile(r"^[a-z]+(?:-[a-z]+)*(?:\.[A-Za-z]+(?:-[A-Za-z]+)*)?$")
 _MSC = re.compile(r"^\d\d(?:[A-Z](?:\d\d|xx|XX)|-(?:\d\d|xx|XX))?$")
 _ACM = re.compile(r"^[A-K]\.(?:\d+|m)(?:\.(?:\d+|m))?(?:\.\d+)?$")
 _CLASS_NOISE = re.compile(r"\([^)]*\)|\b(?:primary|secondary)\b:?", re.IGNORECASE)
@@ -263,8 +262,10 @@ def _author(element: Element) -> Author:
 
 def _primary_category(entry: Element) -> str | None:
     element = entry.find(f"{ARXIV}primary_category")
-    term = element.get("term") if element is not None else None
-    return term.strip() if term and term.strip() else None
+    term = (element.get("term") or "").strip() if element is not None else ""
+    if term and not is_category(term):
+        raise BadRecord(f"primary category {term[:80]!r} is not an arXiv category")
+    return term or None
 
 
 def _classify(entry: Element) -> tuple[list[str], str | None, str | None]:
@@ -274,7 +275,7 @@ def _classify(entry: Element) -> tuple[list[str], str | None, str | None]:
     acm: list[str] = []
     for element in entry.iterfind(f"{ATOM}category"):
         term = (element.get("term") or "").strip()
-        if _CATEGORY.match(term):
+        if is_category(term):
             categories.append(term)
         elif _all_match(_MSC, term):
             msc.append(term)

@@ -14,11 +14,17 @@ from dataclasses import dataclass, field
 
 from papertide.catalog.records import Author
 
+# NUL (PostgreSQL cannot store it in text) and lone surrogates (not encodable as UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
 
 def clean_text(value: object) -> str | None:
-    """Collapse runs of whitespace (newlines included) to one space and strip; empty → None."""
+    """Collapse runs of whitespace (newlines included) to one space and strip; empty → None.
+    NUL characters and lone surrogates, which no database column can hold, are dropped."""
     if not isinstance(value, str):
         return None
+    if _UNSTORABLE.search(value):
+        value = _UNSTORABLE.sub("", value)
     text = " ".join(value.split())
     return text or None
 
@@ -92,6 +98,8 @@ def clean_name(name: str) -> str:
     ``C. -P. Yuan`` (how arXiv's own splitter spaces ``C.-P.``) becomes ``C.-P. Yuan``, and a
     trailing "et al." (``B. Jones et al.``, with no comma before it) goes.
     """
+    if _UNSTORABLE.search(name):
+        name = " ".join(_UNSTORABLE.sub("", name).split())
     if "\\" in name or "{" in name or "~" in name:
         name = tex_to_unicode(name).replace("~", " ")
         name = " ".join(name.replace("{", "").replace("}", "").split())

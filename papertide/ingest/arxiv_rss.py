@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from papertide.catalog.ids import ArxivId, parse_arxiv_id
-from papertide.catalog.records import Author, PaperRecord, RecordError
+from papertide.catalog.records import Author, PaperRecord, RecordError, arxiv_categories
 from papertide.errors import InvalidInput
 from papertide.ingest.polite_http import PoliteGetter, Sleep, parse_fetched
 from papertide.ingest.xmltext import (
@@ -58,7 +58,6 @@ from papertide.ingest.xmltext import (
     records_from_file,
     squash,
     text_of,
-    unique,
 )
 
 FORMAT = "arxiv-rss"
@@ -270,13 +269,17 @@ def _record(raw: _Raw, position: str) -> Item:
     if ident is None:
         found = raw.ident or raw.link or "nothing"
         return RecordError(position, f"no arXiv id in guid, description or link (found {found!r})")
+    where = f"{position} ({ident.id})"
     described = _DESCRIPTION.match(raw.description or "")
     abstract = described.group("abstract") if described else raw.description
-    categories = unique(raw.categories)
+    try:
+        categories = arxiv_categories(raw.categories)
+    except ValueError as exc:
+        return RecordError(where, str(exc))
     return PaperRecord(
         arxiv_id=ident.id,
         source=FORMAT,
-        position=f"{position} ({ident.id})",
+        position=where,
         version=ident.version,
         title=raw.title,
         abstract=squash(abstract),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
+# What reading a damaged or truncated gzip file raises, besides OSError (BadGzipFile is one).
+DAMAGED_GZIP = (EOFError, zlib.error, gzip.BadGzipFile)
 SNIFF_BYTES = 8192
 _BUFFER = 1 << 20
 
@@ -73,10 +76,19 @@ def open_binary(path: Path) -> BinaryIO:
 
 
 def read_head(path: Path, size: int = SNIFF_BYTES) -> bytes:
-    """The first ``size`` bytes of the (decompressed) content, for format detection."""
+    """The first ``size`` bytes of the (decompressed) content, for format detection; of a
+    truncated or damaged gzip file, what could be decompressed (perhaps nothing)."""
     with path.open("rb") as handle:
         start = handle.read(size)
     if start[:2] != GZIP_MAGIC:
         return start
-    with gzip.open(path, "rb") as handle:
-        return handle.read(size)
+    chunks: list[bytes] = []
+    have = 0
+    try:
+        with gzip.open(path, "rb") as unzipped:
+            while have < size and (chunk := unzipped.read1(size - have)):
+                chunks.append(chunk)
+                have += len(chunk)
+    except DAMAGED_GZIP:
+        pass  # the parser reports the damage, at its place
+    return b"".join(chunks)

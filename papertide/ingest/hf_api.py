@@ -50,7 +50,14 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from papertide.catalog.ids import is_arxiv_id
-from papertide.catalog.records import Author, Listing, OrganizationRef, PaperRecord, RecordError
+from papertide.catalog.records import (
+    MAX_NUMBER,
+    Author,
+    Listing,
+    OrganizationRef,
+    PaperRecord,
+    RecordError,
+)
 from papertide.ingest.files import read_head
 from papertide.ingest.hfshared import (
     BrokenJson,
@@ -58,6 +65,7 @@ from papertide.ingest.hfshared import (
     document_items,
     first_char,
     first_line_object,
+    head_objects,
     json_lines,
     list_day,
     not_an_object,
@@ -71,6 +79,7 @@ FORMAT = "hf-api"
 _SCRAPE_START = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\{\s*"([^"]{1,40})"\s*:\s*\{')
 _ENTRY_HEAD = re.compile(rb'"paper"\s*:\s*\{')
 _FLAT_HEAD_KEYS = (b'"id"', b'"publishedAt"', b'"summary"')
+MAX_SLUG_LENGTH = 100  # organizations.slug
 
 
 def sniff(head: bytes) -> bool:
@@ -89,7 +98,11 @@ def parse(path: Path, tz: ZoneInfo) -> Iterator[PaperRecord | RecordError]:
     head = read_head(path)
     if _is_scrape_head(head):
         yield from _parse_document(path, read_bytes(path), tz)
-    elif first_line_object(head) is not None:
+    elif first_line_object(head) is not None or (
+        # JSON lines whose first line is damaged: a later line is an entry or a paper
+        first_char(head) != "["
+        and any(_is_entry(line) or _is_flat(line) for line in head_objects(head))
+    ):
         yield from _parse_lines(path, tz)
     elif first_char(head) == "{":
         yield from _parse_single(path, read_bytes(path), tz)
@@ -163,6 +176,7 @@ def _record(
     where = f"{where} ({paper_id.id})"
     try:
         published, listed = _timestamp(paper.get("publishedAt")), _timestamp(listed_at)
+        organization = _organization(value.get("organization") or paper.get("organization"))
     except ValueError as exc:
         return RecordError(where, str(exc))
     listing = None
@@ -181,7 +195,7 @@ def _record(
         ai_summary=clean_text(paper.get("ai_summary")),
         code_url=clean_text(paper.get("githubRepo")),
         project_url=clean_text(paper.get("projectPage")),
-        organization=_organization(value.get("organization") or paper.get("organization")),
+        organization=organization,
         upvotes=_count(paper.get("upvotes")),
         withdrawn=True if paper.get("withdrawnAt") else None,
         listing=listing,
@@ -244,6 +258,8 @@ def _organization(value: object) -> OrganizationRef | None:
     slug = clean_text(value.get("name"))
     if slug is None:
         return None
+    if len(slug) > MAX_SLUG_LENGTH:
+        raise ValueError(f"organization name {slug[:40]!r}... is over {MAX_SLUG_LENGTH} characters")
     name = clean_text(value.get("fullname")) or slug
     return OrganizationRef(slug=slug, name=name, avatar_url=clean_text(value.get("avatarUrl")))
 
@@ -253,4 +269,7 @@ def _user(value: object) -> str | None:
 
 
 def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """A count (upvotes) the catalog can store; anything else is no count."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_NUMBER:
+        return value
+    return None

@@ -33,7 +33,9 @@ across 562 days of snapshots (Feb 2025 to Aug 2026), all handled by ``split_cont
 **Derived timeline, JSON lines** (``derived_hf_papers_timeline.part*.jsonl``, and the bundled
 demo data set): one object per line with ``id, arxiv_id, title, url, date_published,
 content_text, first_seen, last_seen, n_snapshots, best_rank``; it is recognised by a first
-line holding ``arxiv_id``, ``date_published`` and ``n_snapshots``. ``Listing.day`` comes from
+line (or, when that one is damaged, one of the next) holding ``arxiv_id``, ``date_published``
+and ``n_snapshots``; a file that is not a JSON Feed is read as such lines, each bad line an
+error at ``<file>:<line>``. ``Listing.day`` comes from
 ``date_published`` as above; ``best_rank`` (1 = first on the page) gives the 0-based
 ``Listing.position`` (``best_rank - 1``). Only ``arxiv_id`` (or ``id``) is required.
 
@@ -51,13 +53,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from papertide.catalog.records import Listing, PaperRecord, RecordError
+from papertide.catalog.records import MAX_NUMBER, Listing, PaperRecord, RecordError
 from papertide.ingest.files import read_head
 from papertide.ingest.hfshared import (
     BrokenJson,
     clean_text,
     document_items,
-    first_line_object,
+    head_objects,
     json_lines,
     list_day,
     not_an_object,
@@ -88,10 +90,11 @@ def sniff(head: bytes) -> bool:
 
 
 def parse(path: Path, tz: ZoneInfo) -> Iterator[PaperRecord | RecordError]:
-    if _is_timeline(read_head(path)):
-        yield from _parse_timeline(path, tz)
-    else:
+    head = read_head(path)
+    if _is_feed(head) and not _is_timeline(head):
         yield from _parse_feed(path, tz)
+    else:  # a timeline, or something else that then fails line by line, at its lines
+        yield from _parse_timeline(path, tz)
 
 
 def split_content(value: object) -> ContentParts:
@@ -135,8 +138,8 @@ def _is_feed(head: bytes) -> bool:
 
 
 def _is_timeline(head: bytes) -> bool:
-    first = first_line_object(head)
-    return first is not None and all(key in first for key in _TIMELINE_KEYS)
+    """One of the first lines (the first, unless it is damaged) is a timeline object."""
+    return any(all(key in line for key in _TIMELINE_KEYS) for line in head_objects(head))
 
 
 def _parse_feed(path: Path, tz: ZoneInfo) -> Iterator[PaperRecord | RecordError]:
@@ -169,7 +172,7 @@ def _timeline_record(line: dict[str, Any], where: str, tz: ZoneInfo) -> PaperRec
     rank = line.get("best_rank")
     if rank is None:
         return _record(line, where, tz, None)
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= MAX_NUMBER:
         return RecordError(where, f"best_rank {rank!r} is not a rank (1 = first)")
     return _record(line, where, tz, rank - 1)
 

@@ -13,12 +13,10 @@ ISO timestamps, titles), and count a listing day in a configured time zone:
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
-import zlib
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,9 +24,10 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from papertide.catalog.ids import ArxivId, parse_arxiv_id
-from papertide.catalog.records import RecordError
+from papertide.catalog.records import RecordError, checked_date
 from papertide.errors import InvalidInput
-from papertide.ingest.files import open_binary
+from papertide.ingest.arxiv_names import clean_text as names_clean_text
+from papertide.ingest.files import DAMAGED_GZIP, open_binary
 
 _DECODER = json.JSONDecoder()
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -49,7 +48,8 @@ class BrokenJson(Exception):
 
 
 def parse_timestamp(value: object) -> datetime:
-    """An ISO 8601 timestamp as an aware UTC datetime; naive values are taken as UTC."""
+    """An ISO 8601 timestamp as an aware UTC datetime; naive values are taken as UTC. A date
+    outside the catalog's years (:func:`~papertide.catalog.records.checked_date`) is refused."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{value!r} is not a timestamp")
     text = value.strip()
@@ -59,9 +59,7 @@ def parse_timestamp(value: object) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO 8601 timestamp") from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return checked_date(moment)
 
 
 def list_day(moment: datetime, tz: ZoneInfo) -> date:
@@ -72,12 +70,11 @@ def list_day(moment: datetime, tz: ZoneInfo) -> date:
 def clean_text(value: object) -> str | None:
     """Runs of whitespace (arXiv's line wraps, HF's tabs) as one space, stripped; empty: None.
 
-    The same normalisation as the arXiv parsers, so the same abstract from two sources is
-    the same string; LaTeX, ``<`` and ``>`` are kept as they are.
+    The same normalisation as the arXiv parsers (:func:`papertide.ingest.arxiv_names.clean_text`,
+    which also drops NUL characters and lone surrogates), so the same abstract from two sources
+    is the same string; LaTeX, ``<`` and ``>`` are kept as they are.
     """
-    if not isinstance(value, str):
-        return None
-    return " ".join(value.split()) or None
+    return names_clean_text(value)
 
 
 def read_arxiv_id(value: object, where: str) -> ArxivId | RecordError:
@@ -107,7 +104,7 @@ def read_bytes(path: Path) -> bytes:
         try:
             while chunk := read(_CHUNK):
                 chunks.append(chunk)
-        except (EOFError, zlib.error, gzip.BadGzipFile):
+        except DAMAGED_GZIP:
             pass  # the JSON then ends early and is reported as truncated, after what was read
     return b"".join(chunks)
 
@@ -125,6 +122,19 @@ def first_line_object(head: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def head_objects(head: bytes, max_lines: int = 20) -> Iterator[dict[str, Any]]:
+    """The JSON objects standing alone on the first ``max_lines`` lines of ``head``: how a
+    JSON-lines file is recognised even when its first line is damaged."""
+    for line in head.removeprefix(_BOM).split(b"\n")[:max_lines]:
+        if line.lstrip().startswith(b"{"):
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                yield value
+
+
 def first_char(data: bytes) -> str:
     """The first non-whitespace character of a document ('' when there is none)."""
     text = data[:4096].removeprefix(_BOM).lstrip()
@@ -140,7 +150,7 @@ def json_lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
                 line = raw.removeprefix(_BOM) if number == 1 else raw
                 if line.strip():
                     yield number, *_load_line(line)
-        except (EOFError, zlib.error, gzip.BadGzipFile):
+        except DAMAGED_GZIP:
             yield number + 1, None, "file ends early (truncated gzip)"
 
 
@@ -199,6 +209,8 @@ def _decode(text: str, position: int, index: int | None) -> tuple[Any, int]:
         return _DECODER.raw_decode(text, position)
     except json.JSONDecodeError as exc:
         raise BrokenJson(index, f"truncated or invalid JSON ({exc})") from None
+    except RecursionError:  # orjson refuses nesting over 1024 deep; the json module this way
+        raise BrokenJson(index, "JSON nested too deeply") from None
 
 
 def _expect(text: str, position: int, allowed: str, index: int | None) -> int:

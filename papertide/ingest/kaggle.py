@@ -39,9 +39,9 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from papertide.catalog.ids import parse_arxiv_id
-from papertide.catalog.records import Author, PaperRecord, RecordError, Version
+from papertide.catalog.records import Author, PaperRecord, RecordError, Version, arxiv_categories
 from papertide.errors import InvalidInput
-from papertide.ingest.abs import clean_doi, parse_arxiv_date, version_summary
+from papertide.ingest.abs import checked_versions, clean_doi, parse_arxiv_date, version_summary
 from papertide.ingest.arxiv_names import (
     clean_affiliation,
     clean_name,
@@ -49,21 +49,24 @@ from papertide.ingest.arxiv_names import (
     split_authors,
     submitter_name,
 )
-from papertide.ingest.files import open_binary
+from papertide.ingest.files import DAMAGED_GZIP, open_binary
 
 FORMAT = "kaggle"
 
 _KAGGLE_KEYS = (b'"journal-ref"', b'"report-no"', b'"authors_parsed"', b'"update_date"')
+_SNIFF_LINES = 5
 # Authors lines where arXiv's split (authors_parsed) and the .abs rules can differ: split again.
 _RESPLIT = re.compile(r"[(;\\]|\b(?:Sr|II|III|IV)\b|(?i:collaboration|group|team)")
 
 
 def sniff(head: bytes) -> bool:
-    """A JSON object per line whose first line has ``id`` and the snapshot's own keys."""
-    first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
-    if not first.startswith(b"{") or b'"id"' not in first:
-        return False
-    return sum(key in first for key in _KAGGLE_KEYS) >= 2
+    """A JSON object per line whose first line (or, when that one is damaged, one of the next
+    few) has ``id`` and the snapshot's own keys."""
+    lines = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", _SNIFF_LINES)[:_SNIFF_LINES]
+    return any(
+        line.startswith(b"{") and b'"id"' in line and sum(key in line for key in _KAGGLE_KEYS) >= 2
+        for line in lines
+    )
 
 
 def _versions(raw: Any) -> list[Version]:
@@ -77,8 +80,7 @@ def _versions(raw: Any) -> list[Version]:
         if not isinstance(label, str) or not label.startswith("v"):
             raise ValueError(f"bad version {label!r}")
         versions.append(Version(int(label[1:]), parse_arxiv_date(entry["created"])))
-    versions.sort(key=lambda version: version.number)
-    return versions
+    return checked_versions(versions)
 
 
 def _author(entry: list[str]) -> Author:
@@ -119,7 +121,7 @@ def _record(data: dict[str, Any], position: str) -> PaperRecord:
     versions = _versions(data.get("versions"))
     latest, published_at, updated_at = version_summary(versions)
     raw_categories = data.get("categories")
-    categories = raw_categories.split() if isinstance(raw_categories, str) else []
+    categories = arxiv_categories(raw_categories.split() if isinstance(raw_categories, str) else [])
     return PaperRecord(
         arxiv_id=arxiv_id.id,
         source=FORMAT,
@@ -170,5 +172,5 @@ def parse(path: Path, tz: ZoneInfo) -> Iterator[PaperRecord | RecordError]:
                 if line.isspace():
                     continue
                 yield _parse_line(line, f"{prefix}{lineno}")
-        except EOFError:
+        except DAMAGED_GZIP:
             yield RecordError(f"{prefix}{lineno + 1}", "file ends mid-record (truncated gzip)")

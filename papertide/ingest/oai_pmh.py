@@ -44,7 +44,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from papertide.catalog.ids import parse_arxiv_id
-from papertide.catalog.records import Author, PaperRecord, RecordError
+from papertide.catalog.records import Author, PaperRecord, RecordError, arxiv_categories
 from papertide.errors import InvalidInput, PapertideError
 from papertide.ingest.polite_http import FetchError, PoliteGetter, Sleep, parse_fetched
 from papertide.ingest.xmltext import (
@@ -59,7 +59,6 @@ from papertide.ingest.xmltext import (
     parse_xml,
     records_from_file,
     text_of,
-    unique,
 )
 
 FORMAT = "oai-pmh"
@@ -249,7 +248,10 @@ def _where(position: str, ident: str | None) -> str:
 
 
 def _paper(metadata: Element, arxiv_id: str, where: str) -> PaperRecord:
-    categories = (find_text(metadata, f"{META}categories") or "").split()
+    try:
+        categories = arxiv_categories((find_text(metadata, f"{META}categories") or "").split())
+    except ValueError as exc:
+        raise BadRecord(str(exc)) from None
 
     def text(name: str) -> str | None:
         return find_text(metadata, f"{META}{name}")
@@ -261,7 +263,7 @@ def _paper(metadata: Element, arxiv_id: str, where: str) -> PaperRecord:
         title=text("title"),
         abstract=text("abstract"),
         authors=[_author(a) for a in metadata.iterfind(f"{META}authors/{META}author")],
-        categories=unique(categories),
+        categories=categories,
         primary_category=categories[0] if categories else None,
         published_at=optional_date(text("created")),
         updated_at=optional_date(text("updated")),

@@ -38,11 +38,11 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if not value or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "²".isdigit() holds, but float("²") fails
         return float(text)
     try:
         when = as_utc(parsedate_to_datetime(text))
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 

@@ -25,9 +25,9 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml
 import defusedxml.ElementTree
 
-from papertide.catalog.records import PaperRecord, RecordError
+from papertide.catalog.records import PaperRecord, RecordError, checked_date
 from papertide.errors import InvalidInput
-from papertide.ingest.files import open_binary
+from papertide.ingest.files import DAMAGED_GZIP, open_binary
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,12 @@ def records_from_file(
     """Parse a file with a bytes-level parser; a document-level failure is one RecordError."""
     origin = str(path)
     try:
-        items = parse_bytes(read_document(path), origin)
+        data = read_document(path)
+    except DAMAGED_GZIP:
+        yield RecordError(origin, "truncated or damaged gzip file")
+        return
+    try:
+        items = parse_bytes(data, origin)
     except fatal as exc:
         yield RecordError(origin, str(exc))
         return
@@ -133,26 +138,37 @@ def head_root(head: bytes) -> str | None:
 
 
 def as_utc(value: datetime) -> datetime:
-    """``value`` in UTC; a naive value is taken to be UTC already."""
+    """``value`` in UTC; a naive value is taken to be UTC already. Raises OverflowError when
+    an offset takes it past year 1 or 9999."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 
 
 def parse_iso(text: str) -> datetime:
-    """ISO 8601 date or date-time (``2016-11-29T08:18:38Z``, ``2014-12-29``) -> UTC."""
+    """ISO 8601 date or date-time (``2016-11-29T08:18:38Z``, ``2014-12-29``) -> UTC, within
+    the catalog's range of years (:func:`~papertide.catalog.records.checked_date`)."""
     try:
-        return as_utc(datetime.fromisoformat(text.strip()))
+        value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise BadRecord(f"unreadable date {text!r}") from None
+    return _in_range(value)
 
 
 def parse_rfc822(text: str) -> datetime:
-    """RFC 822 date (``Mon, 22 Sep 2025 00:00:00 -0400``) -> UTC."""
+    """RFC 822 date (``Mon, 22 Sep 2025 00:00:00 -0400``) -> UTC, within the catalog's range."""
     try:
-        return as_utc(parsedate_to_datetime(text.strip()))
+        value = parsedate_to_datetime(text.strip())
     except (TypeError, ValueError, IndexError):
         raise BadRecord(f"unreadable date {text!r}") from None
+    return _in_range(value)
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        return checked_date(value)
+    except ValueError as exc:
+        raise BadRecord(str(exc)) from None
 
 
 def optional_date(
