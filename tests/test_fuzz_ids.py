@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from papertide.catalog.ids import ArxivId, is_arxiv_id, parse_arxiv_id
 from papertide.errors import InvalidInput
-from papertide.web.routes_api_common import ARXIV_ID_PATTERN
+from papertide.web.routes_api_common import ARXIV_ID_PATTERN, ARXIV_REF_PATTERN
 
 
 def accepted_or_refused(value: object) -> ArxivId | None:
@@ -61,3 +61,29 @@ def test_valid_ids_with_any_prefix(value: str, prefix: str, space: str) -> None:
 @given(st.one_of(st.none(), st.integers(), st.binary(max_size=10), st.lists(st.text())))
 def test_values_that_are_not_text(value: object) -> None:
     assert accepted_or_refused(value) is None
+
+
+LOOKALIKE_PREFIXES = ("arxıv:", "ARXİV:", "httpſ://arxiv.org/abs/", "arXiv：", "arXiv:/")
+
+
+@fuzz_settings(300)
+@given(st.from_regex(ARXIV_REF_PATTERN, fullmatch=True))
+def test_what_the_schema_documents_is_accepted(value: str) -> None:
+    """The pattern the OpenAPI schema gives for ids (Hugging Face-compatible routes) names
+    only what the parser accepts..."""
+    assert accepted_or_refused(value) is not None, value
+
+
+@fuzz_settings(300)
+@given(
+    st.one_of(
+        almost_ids(),
+        st.text(max_size=30),
+        st.tuples(st.sampled_from(ID_PREFIXES + LOOKALIKE_PREFIXES), valid_ids()).map("".join),
+    )
+)
+@example("arxıv:2502.00001")  # Unicode case folding took the dotless i for an i
+def test_what_is_accepted_is_documented(value: str) -> None:
+    """...and everything the parser accepts fits the pattern."""
+    accepted = accepted_or_refused(value) is not None
+    assert accepted == bool(re.fullmatch(ARXIV_REF_PATTERN, value)), value

@@ -15,6 +15,7 @@ write lock). Both answer 429 with ``Retry-After``.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -43,6 +44,37 @@ _ARXIV_ID = (
 )
 ARXIV_ID_PATTERN = f"^{_ARXIV_ID}$"
 EXAMPLE_ARXIV_ID = "2502.00001"
+
+
+def _any_case(text: str) -> str:
+    """A pattern matching ``text`` in any case (JSON Schema patterns take no flags)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in text)
+
+
+_HTTP = f"(?:{_any_case('http')}[sS]?://)?"
+_REF_PREFIX = "|".join(
+    (
+        _any_case("arxiv:"),
+        _any_case("oai:arxiv.org:"),
+        f"{_HTTP}(?:{_any_case('www.')}|{_any_case('export.')})?{_any_case('arxiv.org/')}"
+        f"(?:{_any_case('abs')}|{_any_case('pdf')}|{_any_case('html')})/",
+        f"{_HTTP}(?:{_any_case('www.')})?{_any_case('huggingface.co/papers/')}",
+    )
+)
+_MONTH = "(?:0[1-9]|1[0-2])"
+_NUMBER4 = "(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_NUMBER5 = f"(?:0{_NUMBER4}|[1-9][0-9]{{4}})"
+# Exactly the ids papertide.catalog.ids accepts: 0704.0001 to 1412.9999, then five digits from
+# 1501.00001; old style with a month 01-12; no number 0000.
+_VALID_ID = (
+    f"(?:(?:07(?:0[4-9]|1[0-2])|0[89]{_MONTH}|1[0-4]{_MONTH})\\.{_NUMBER4}"
+    f"|(?:1[5-9]|[2-9][0-9]){_MONTH}\\.{_NUMBER5}"
+    f"|[a-z]+(?:-[a-z]+)*(?:\\.[A-Z]{{2}})?/[0-9]{{2}}{_MONTH}[0-9]{{3}})"
+    "(?:v[1-9][0-9]{0,3})?"
+)
+# What papertide.catalog.ids reads: an id, or an id behind an arXiv: / OAI prefix or in an
+# arXiv or Hugging Face paper URL (the Hugging Face-compatible routes take any of them).
+ARXIV_REF_PATTERN = rf"^\s*(?:{_VALID_ID}|(?:{_REF_PREFIX}){_VALID_ID}(?:\.pdf)?/?)\s*$"
 T = TypeVar("T")
 
 
@@ -98,6 +130,18 @@ Responses = dict[int | str, dict[str, Any]]
 
 def _error(description: str) -> dict[str, Any]:
     return {"model": m.ErrorBody, "description": description}
+
+
+error_doc = _error  # for the routes outside /api/v1 that answer the same error shape
+
+
+def json_doc(shape: dict[str, Any], description: str = "Successful Response") -> dict[str, Any]:
+    """A 200 answer whose JSON has ``shape`` (a JSON Schema), for routes without a model."""
+    return {"description": description, "content": {"application/json": {"schema": shape}}}
+
+
+JSON_ARRAY = json_doc({"type": "array", "items": {"type": "object"}})
+JSON_OBJECT = json_doc({"type": "object"})
 
 
 _ETAG = {

@@ -11,11 +11,11 @@ A paper the catalog lacks is fetched from the arXiv API through ``app.state.arxi
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -35,6 +35,15 @@ from papertide.web.auth import TokenUser
 from papertide.web.deps import AppSettings, DbConnection, engine_of
 from papertide.web.hf_json import daily_json, paper_json
 from papertide.web.params import parse_day, parse_month, parse_week
+from papertide.web.routes_api_common import (
+    ARXIV_REF_PATTERN,
+    EXAMPLE_ARXIV_ID,
+    JSON_ARRAY,
+    JSON_OBJECT,
+    Responses,
+    error_doc,
+)
+from papertide.web.routes_api_lists import YEAR
 from papertide.web.routes_submit import SUBMIT_ATTEMPTS
 
 router = APIRouter()
@@ -68,18 +77,57 @@ def _period(
         raise InvalidInput(f"{name}: {exc.message}") from None
 
 
-@router.get("/api/daily_papers")
+# What the schema documents of the parameters; the route itself checks them and says what is
+# wrong in its own words ("date: '2025-13-01' is not a date ..."), naming the parameter. A
+# blank value counts as none given.
+_BLANK = r"^\s*$"
+_DATE_DOC: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "pattern": _BLANK},
+        {"type": "null"},
+    ],
+    "examples": ["2025-02-03"],
+}
+_WEEK_DOC: dict[str, Any] = {
+    "pattern": rf"^\s*(?:{YEAR}-[Ww](?:0?[1-9]|[1-4][0-9]|5[0-3]))?\s*$",
+    "examples": ["2025-W06"],
+}
+_MONTH_DOC: dict[str, Any] = {
+    "pattern": rf"^\s*(?:{YEAR}-(?:0[1-9]|1[0-2]))?\s*$",
+    "examples": ["2025-02"],
+}
+_SORT_DOC: dict[str, Any] = {"enum": [sort.value for sort in DailySort]}
+_ID_DOC: dict[str, Any] = {"pattern": ARXIV_REF_PATTERN, "examples": [EXAMPLE_ARXIV_ID]}
+_BAD: Responses = {400: error_doc("Invalid parameters (the message names the one at fault).")}
+_NO_PAPER: Responses = {404: error_doc("No such paper in the catalog (or it is hidden).")}
+_WRITE_ERRORS: Responses = {
+    400: error_doc("Invalid body, or the submission rules refuse it (the message says why)."),
+    401: error_doc("No API token, or an unknown or revoked one."),
+    403: error_doc("The account may not do this (suspended, or not in the organization)."),
+    404: error_doc("arXiv has no such paper."),
+    429: error_doc("Too many attempts; `Retry-After` says how many seconds to wait."),
+    502: error_doc("arXiv could not be reached."),
+}
+
+
+@router.get("/api/daily_papers", responses={200: JSON_ARRAY, **_BAD})
 def daily_papers(
     request: Request,
     connection: DbConnection,
     settings: AppSettings,
     p: Annotated[int, Query(ge=0, le=1_000_000, description="Page, from 0.")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    day: Annotated[str | None, Query(alias="date", description="YYYY-MM-DD")] = None,
-    week: Annotated[str | None, Query(description="YYYY-Www")] = None,
-    month: Annotated[str | None, Query(description="YYYY-MM")] = None,
+    day: Annotated[
+        str | None,
+        Query(alias="date", description="YYYY-MM-DD", json_schema_extra=_DATE_DOC),
+    ] = None,
+    week: Annotated[str | None, Query(description="YYYY-Www", json_schema_extra=_WEEK_DOC)] = None,
+    month: Annotated[str | None, Query(description="YYYY-MM", json_schema_extra=_MONTH_DOC)] = None,
     submitter: Annotated[str | None, Query(max_length=100)] = None,
-    sort: Annotated[str, Query(description="publishedAt or trending")] = "publishedAt",
+    sort: Annotated[
+        str, Query(description="publishedAt or trending", json_schema_extra=_SORT_DOC)
+    ] = "publishedAt",
 ) -> JSONResponse:
     """The daily lists, HF-shaped: one day, ISO week or month (all days when none is given),
     newest first or in trending order; ``Link: <...>; rel="next"`` while more pages exist."""
@@ -104,11 +152,17 @@ def paper_as_markdown(arxiv_id: str, connection: DbConnection, settings: AppSett
 
 
 class IndexBody(BaseModel):
-    arxiv_id: str = Field(alias="arxivId", min_length=1, max_length=300)
+    arxiv_id: str = Field(
+        alias="arxivId",
+        min_length=1,
+        max_length=300,
+        description="An arXiv id, or an arXiv or Hugging Face paper URL.",
+        json_schema_extra=_ID_DOC,
+    )
 
 
 class SubmitBody(IndexBody):
-    comment: str | None = Field(default=None, max_length=10_000)
+    comment: str | None = Field(default=None, max_length=submissions.MAX_COMMENT)
     organization: str | None = Field(default=None, max_length=100)
 
 
@@ -124,7 +178,7 @@ def _paper_response(request: Request, arxiv_id: str, **extra: object) -> JSONRes
     return JSONResponse({"paper": paper, **extra} if extra else paper)
 
 
-@router.post("/api/papers/index")
+@router.post("/api/papers/index", responses={200: JSON_OBJECT, **_WRITE_ERRORS})
 def index_paper(
     request: Request, body: IndexBody, user: TokenUser, settings: AppSettings
 ) -> JSONResponse:
@@ -145,7 +199,14 @@ def index_paper(
     return _paper_response(request, arxiv_id)
 
 
-@router.post("/api/papers/submit")
+@router.post(
+    "/api/papers/submit",
+    responses={
+        200: JSON_OBJECT,
+        **_WRITE_ERRORS,
+        409: error_doc("The paper is on today's list already."),
+    },
+)
 def submit_paper(
     request: Request, body: SubmitBody, user: TokenUser, settings: AppSettings
 ) -> JSONResponse:
@@ -165,9 +226,23 @@ def submit_paper(
     return _paper_response(request, done.arxiv_id, **extra)
 
 
+_NOT_POST = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@router.api_route("/api/papers/index", methods=_NOT_POST, include_in_schema=False)
+@router.api_route("/api/papers/submit", methods=_NOT_POST, include_in_schema=False)
+def write_paths_take_post() -> Response:
+    """405 naming POST, not the 404 the paper route below would give ("no paper 'index'")."""
+    raise HTTPException(405, headers={"Allow": "POST"})
+
+
 # Last: the id may contain a slash (old-style ids), so this path catches the rest of /api/papers/.
-@router.get("/api/papers/{arxiv_id:path}")
-def paper_info(arxiv_id: str, connection: DbConnection, settings: AppSettings) -> JSONResponse:
+@router.get("/api/papers/{arxiv_id:path}", responses={200: JSON_OBJECT, **_NO_PAPER})
+def paper_info(
+    arxiv_id: Annotated[str, Path(json_schema_extra=_ID_DOC)],
+    connection: DbConnection,
+    settings: AppSettings,
+) -> JSONResponse:
     """One paper, flat (``HfApi.paper_info``); 404 for unknown or hidden papers."""
     page = paper_page(connection, arxiv_id)
     return JSONResponse(paper_json(connection, page, settings.timezone))

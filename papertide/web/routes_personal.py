@@ -33,6 +33,7 @@ from papertide.web.auth import LoggedInUser, bearer_user, check_csrf, require_us
 from papertide.web.deps import DbConnection, back_to, engine_of
 from papertide.web.errors import wants_json
 from papertide.web.rendering import paper_url, render
+from papertide.web.routes_api_common import JSON_OBJECT, error_doc
 from papertide.web.routes_lists import Pager, voted_on
 
 router = APIRouter()
@@ -96,12 +97,19 @@ def _api_user(request: Request) -> User:
     return require_user(request)
 
 
-@router.get("/api/me/feed")
+@router.get(
+    "/api/me/feed",
+    responses={
+        200: JSON_OBJECT,
+        400: error_doc("Invalid parameters (the message names the one at fault)."),
+        401: error_doc("Neither a valid API token nor a logged-in session."),
+    },
+)
 def api_feed(
     request: Request,
     connection: DbConnection,
     user: Annotated[User, Depends(_api_user)],
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JSONResponse:
     """The user's feed: papers with score, personal and trending parts, and reason."""

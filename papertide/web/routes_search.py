@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from papertide.cards import page_count
@@ -20,6 +20,13 @@ from papertide.web.deps import DbConnection
 from papertide.web.hf_json import cards_json
 from papertide.web.params import parse_day
 from papertide.web.rendering import render
+from papertide.web.routes_api_common import (
+    ARXIV_REF_PATTERN,
+    EXAMPLE_ARXIV_ID,
+    JSON_ARRAY,
+    Responses,
+    error_doc,
+)
 from papertide.web.routes_lists import Pager, voted_on
 
 router = APIRouter()
@@ -124,7 +131,10 @@ def search_page(
 # --- JSON (shapes in papertide.web.hf_json) ---------------------------------------------------
 
 
-@router.get("/api/papers/search")
+_BAD: Responses = {400: error_doc("Invalid parameters (the message names the one at fault).")}
+
+
+@router.get("/api/papers/search", responses={200: JSON_ARRAY, **_BAD})
 def api_search(
     request: Request,
     connection: DbConnection,
@@ -143,11 +153,24 @@ def api_search(
     return JSONResponse(cards_json(request, connection, result.cards))
 
 
-@router.get("/api/papers/{arxiv_id:path}/similar")
+@router.get(
+    "/api/papers/{arxiv_id:path}/similar",
+    responses={
+        200: JSON_ARRAY,
+        **_BAD,
+        404: error_doc("No such paper in the catalog (or it is hidden)."),
+    },
+)
 def api_similar(
     request: Request,
     connection: DbConnection,
-    arxiv_id: str,
+    arxiv_id: Annotated[
+        str,
+        Path(
+            description="An arXiv id, or an arXiv or Hugging Face paper URL.",
+            json_schema_extra={"pattern": ARXIV_REF_PATTERN, "examples": [EXAMPLE_ARXIV_ID]},
+        ),
+    ],
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> JSONResponse:
     """The papers closest in meaning to one paper (cosine of their embeddings)."""
