@@ -8,9 +8,10 @@ from datetime import date
 from papertide.daily import month_bounds, week_bounds
 from papertide.errors import InvalidInput
 
-_DAY_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_WEEK_RE = re.compile(r"(\d{4})-W(\d{1,2})", re.IGNORECASE)
-_MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+# ASCII digits only: \d alone also takes "٢٠٢٥-٠٥" for a month.
+_DAY_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_WEEK_RE = re.compile(r"(\d{4})-W(\d{1,2})", re.IGNORECASE | re.ASCII)
+_MONTH_RE = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 
 
 def parse_day(text: str) -> date:
@@ -30,7 +31,10 @@ def parse_week(text: str) -> tuple[int, int]:
     if match is None:
         raise InvalidInput(f"{text!r} is not an ISO week (expected YYYY-Www, e.g. 2025-W18)")
     year, week = int(match.group(1)), int(match.group(2))
-    week_bounds(year, week)  # raises InvalidInput for week 0 or a week 53 that does not exist
+    try:
+        week_bounds(year, week)  # refuses week 0, year 0 and a week 53 that does not exist
+    except InvalidInput:
+        raise InvalidInput(f"{text.strip()} is not an ISO week") from None
     return year, week
 
 
@@ -40,5 +44,8 @@ def parse_month(text: str) -> tuple[int, int]:
     if match is None:
         raise InvalidInput(f"{text!r} is not a month (expected YYYY-MM, e.g. 2025-05)")
     year, month = int(match.group(1)), int(match.group(2))
-    month_bounds(year, month)  # raises InvalidInput for month 0 or 13
+    try:
+        month_bounds(year, month)  # refuses month 0 or 13 and year 0
+    except InvalidInput:
+        raise InvalidInput(f"{text.strip()} is not a month") from None
     return year, month
