@@ -251,6 +251,18 @@ def test_entities_are_refused_or_inert(name: str, trick: str, tmp_path: Path) ->
         assert len(errors) == 1, errors
 
 
+@pytest.mark.parametrize("encoding", ["TF-8", "shift_jis", "utf-7", "idna", "rot13", "utf-16"])
+@pytest.mark.parametrize("name", NAMES)
+def test_declared_encodings_that_cannot_be_read(name: str, encoding: str, tmp_path: Path) -> None:
+    source = SOURCES[name]
+    declaration = f'<?xml version="1.0" encoding="{encoding}"?>'.encode()
+    document = declaration + re.sub(rb"^\s*<\?xml[^>]*\?>", b"", source.document())
+    path = tmp_path / "feed.xml"
+    records, errors = check_items(parse_file(source.fmt, path, document), str(path), name)
+    assert records == [] and len(errors) == 1, errors
+    assert "encoding" in errors[0].reason, errors[0]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_external_entities_read_no_file(name: str, tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"

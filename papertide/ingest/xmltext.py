@@ -59,6 +59,8 @@ def parse_xml(data: bytes) -> Element:
         raise BadDocument(f"not well-formed XML ({exc})") from None
     except defusedxml.DefusedXmlException as exc:
         raise BadDocument(f"refused unsafe XML ({type(exc).__name__}: {exc})") from None
+    except (LookupError, ValueError) as exc:  # encoding="TF-8", "shift_jis", "rot13", "idna"
+        raise BadDocument(f"unreadable XML encoding ({exc})") from None
     return root
 
 
