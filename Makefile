@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test lint docs bench clean
+.PHONY: run test lint docs bench lock audit clean
 
 # torch first, pinned to the CPU build: asked for through sentence-transformers with no torch
 # installed, pip would download a CUDA build of several GB.
@@ -42,6 +42,17 @@ docs: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/ingest.py
+
+# requirements.lock: the runtime dependencies at the versions installed in .venv.
+lock: $(VENV)/.installed
+	$(BIN)/python scripts/lock_requirements.py requirements.lock
+
+# pip-audit on requirements.lock (pinned: no resolution, no pip), against PyPI's advisories
+# (AUDIT_SERVICE=osv for OSV's). --strict: a package it cannot look up fails the audit.
+AUDIT_SERVICE ?= pypi
+audit: $(VENV)/.installed-test
+	$(BIN)/pip-audit --requirement requirements.lock --no-deps --disable-pip --strict \
+		--vulnerability-service $(AUDIT_SERVICE) --progress-spinner off
 
 clean:
 	rm -rf $(VENV) papertide.db papertide.db-wal papertide.db-shm papertide.db.search

@@ -109,6 +109,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
             host=host,
             port=settings.port,
             log_level=settings.log_level,
+            **proxy_options(settings),
             **LOGGING_OPTIONS,
         )
         return
@@ -129,10 +130,18 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
             host=host,
             port=settings.port,
             log_level=settings.log_level,
+            **proxy_options(settings),
             **LOGGING_OPTIONS,
         )
     finally:
         remove_multiprocess_dir(metrics_dir, made)
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options from ``trusted_proxies``: X-Forwarded-For and
+    X-Forwarded-Proto are believed from those peers only (and ignored from any other)."""
+    trusted = list(settings.trusted_proxies)
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
 @cli.command()

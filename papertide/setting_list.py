@@ -123,7 +123,27 @@ SETTINGS: tuple[Setting, ...] = (
         "cookie_secure",
         bool,
         False,
-        "Send cookies only over HTTPS (set true behind TLS).",
+        "Send cookies only over HTTPS (set true behind TLS). They are also `Secure` whenever "
+        "`base_url` starts with `https://` or the request came over HTTPS.",
+    ),
+    Setting(
+        "trusted_proxies",
+        list,
+        ["127.0.0.1", "::1"],
+        "Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` headers `papertide "
+        "serve` believes (comma-separated addresses or networks such as `10.0.0.0/8`; `*`: any "
+        "peer; empty: none). The client address (rate limits, sessions) and the scheme (HTTPS: "
+        "HSTS, `Secure` cookies) come from those headers only when the peer is one of these.",
+        validate=checks.ip_networks,
+    ),
+    Setting(
+        "max_request_body_bytes",
+        int,
+        1_048_576,
+        "Largest request body accepted, in bytes: a larger one is refused with 413 from its "
+        "`Content-Length` before it is read, or, sent in chunks, as soon as it passes the limit. "
+        "The largest form (a 10,000-character comment) needs well under 100 KiB.",
+        validate=checks.positive,
     ),
     Setting(
         "mail_backend",

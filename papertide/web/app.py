@@ -42,6 +42,7 @@ from papertide.web import (
 from papertide.web.auth import ViewerMiddleware
 from papertide.web.errors import install_error_handlers
 from papertide.web.rendering import STATIC_DIR, make_environment
+from papertide.web.request_limits import RequestLimits
 
 # No inline scripts anywhere: all JavaScript is in static files. KaTeX sets a few inline
 # ``style`` attributes on the SVG and MathML it builds (stretchy arrows, widths), hence
@@ -69,13 +70,18 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+# Sent only over TLS (an https base_url, or a request that came over HTTPS, as a trusted proxy
+# says): on plain HTTP it would be ignored, and on a test box it would pin the name to HTTPS.
+HSTS = "max-age=31536000"
 
 
 class SecurityHeaders:
-    """ASGI middleware adding :data:`SECURITY_HEADERS` to every HTTP response."""
+    """ASGI middleware adding :data:`SECURITY_HEADERS` to every HTTP response, and
+    ``Strict-Transport-Security`` when the site is served over TLS."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, tls_site: bool = False) -> None:
         self.app = app
+        self.tls_site = tls_site  # base_url is https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,6 +93,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                if self.tls_site or scope.get("scheme") == "https":
+                    headers.setdefault("Strict-Transport-Security", HSTS)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -179,7 +187,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(ViewerMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_request_body_bytes)
     # Outside the layers above: request ids, access log, metrics; /healthz, /readyz, /metrics.
     app.add_middleware(RequestObservability)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, tls_site=settings.base_url.startswith("https://"))
     return app

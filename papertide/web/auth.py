@@ -76,10 +76,21 @@ class ViewerMiddleware(BaseHTTPMiddleware):
                 new_anon,
                 httponly=True,
                 samesite="lax",
-                secure=request.app.state.settings.cookie_secure,
+                secure=secure_cookies(request),
                 max_age=60 * 60 * 24 * 365,
             )
         return response
+
+
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies get the ``Secure`` flag: ``cookie_secure``, an https ``base_url``, or a
+    request that came over HTTPS (directly, or as a trusted proxy's X-Forwarded-Proto says)."""
+    settings = request.app.state.settings
+    return bool(
+        settings.cookie_secure
+        or settings.base_url.startswith("https://")
+        or request.url.scheme == "https"
+    )
 
 
 def _session_viewer(engine: Engine, raw: str) -> Viewer | None:
@@ -106,13 +117,15 @@ def set_session_cookie(request: Request, response: Response, raw_session_id: str
         signer.sign(raw_session_id),
         httponly=True,
         samesite="lax",
-        secure=request.app.state.settings.cookie_secure,
+        secure=secure_cookies(request),
         max_age=60 * 60 * 24 * 30,
     )
 
 
-def clear_session_cookie(response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE)
+def clear_session_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="lax", secure=secure_cookies(request)
+    )
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
@@ -162,8 +175,17 @@ def bearer_user(request: Request) -> User:
     return user
 
 
+def session_or_token_user(request: Request) -> User:
+    """An API token's user when an ``Authorization`` header is sent, else the session's (JSON
+    read by the site's own pages and by scripts alike)."""
+    if request.headers.get("authorization"):
+        return bearer_user(request)
+    return require_user(request)
+
+
 CurrentViewer = Annotated[Viewer, Depends(viewer_of)]
 LoggedInUser = Annotated[User, Depends(require_user)]
 Moderator = Annotated[User, Depends(require_moderator)]
 Admin = Annotated[User, Depends(require_admin)]
 TokenUser = Annotated[User, Depends(bearer_user)]
+SessionOrTokenUser = Annotated[User, Depends(session_or_token_user)]

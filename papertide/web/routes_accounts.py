@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from contextlib import closing
 from datetime import UTC, datetime
@@ -41,6 +42,15 @@ def _ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def limit_key(kind: str, typed: str) -> str:
+    """The rate-limit key for an account name or address as typed: a long one is hashed, so
+    the key fits its column (200 characters) on PostgreSQL however long the input."""
+    value = typed.strip().lower()
+    if len(value) > 120:
+        value = "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return f"{kind}:{value}"
+
+
 def _start_session(request: Request, user: users.User, target: str) -> Response:
     """Log ``user`` in with a brand-new session (no fixation) and go to ``target``."""
     old = viewer_of(request).session_id
@@ -72,7 +82,7 @@ def signup(
     username: FormText,
     email: FormText,
     password: FormText,
-    csrf_token: CsrfField,
+    csrf_token: CsrfField = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     check_csrf(request, csrf_token)
@@ -96,16 +106,15 @@ def login(
     request: Request,
     login: FormText,
     password: FormText,
-    csrf_token: CsrfField,
+    csrf_token: CsrfField = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     check_csrf(request, csrf_token)
-    account = login.strip().lower()[:320]
     enforce(
         engine_of(request),
         [
             (f"login:ip:{_ip(request)}", LOGIN_PER_IP),
-            (f"login:account:{account}", LOGIN_PER_ACCOUNT),
+            (limit_key("login:account", login), LOGIN_PER_ACCOUNT),
         ],
     )
     with write_transaction(engine_of(request)) as connection:
@@ -120,14 +129,14 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: CsrfField) -> Response:
+def logout(request: Request, csrf_token: CsrfField = "") -> Response:
     check_csrf(request, csrf_token)
     raw = viewer_of(request).session_id
     if raw:
         with write_transaction(engine_of(request)) as connection:
             sessions.revoke_session(connection, raw)
     response = RedirectResponse("/", status_code=303)
-    clear_session_cookie(response)
+    clear_session_cookie(request, response)
     return response
 
 
@@ -148,10 +157,10 @@ def change_password(
     user: LoggedInUser,
     current_password: FormText,
     new_password: FormText,
-    csrf_token: CsrfField,
+    csrf_token: CsrfField = "",
 ) -> Response:
     check_csrf(request, csrf_token)
-    enforce(engine_of(request), [(f"login:account:{user.username.lower()}", LOGIN_PER_ACCOUNT)])
+    enforce(engine_of(request), [(limit_key("login:account", user.username), LOGIN_PER_ACCOUNT)])
     with write_transaction(engine_of(request)) as connection:
         if users.authenticate(connection, user.username, current_password) is None:
             raise InvalidInput("the current password is wrong")
@@ -162,7 +171,7 @@ def change_password(
 
 @router.post("/settings/tokens")
 def create_token(
-    request: Request, user: LoggedInUser, name: FormText, csrf_token: CsrfField
+    request: Request, user: LoggedInUser, name: FormText, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
     with write_transaction(engine_of(request)) as connection:
@@ -182,7 +191,7 @@ def create_token(
 
 @router.post("/settings/tokens/{token_id}/revoke")
 def revoke_token(
-    request: Request, token_id: int, user: LoggedInUser, csrf_token: CsrfField
+    request: Request, token_id: int, user: LoggedInUser, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
     with write_transaction(engine_of(request)) as connection:
@@ -197,7 +206,7 @@ def reset_request_page(request: Request) -> Response:
 
 @router.post("/reset-password")
 def reset_request(
-    request: Request, settings: AppSettings, email: FormText, csrf_token: CsrfField
+    request: Request, settings: AppSettings, email: FormText, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
     enforce(engine_of(request), [(f"reset:ip:{_ip(request)}", RESET_PER_IP)])
@@ -230,7 +239,7 @@ def reset_form(request: Request, token: str) -> Response:
 
 @router.post("/reset-password/{token}")
 def reset_password(
-    request: Request, token: str, new_password: FormText, csrf_token: CsrfField
+    request: Request, token: str, new_password: FormText, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
     try:

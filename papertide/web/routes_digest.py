@@ -33,6 +33,7 @@ from papertide.search.embedder import Embedder
 from papertide.web.auth import check_csrf, viewer_of
 from papertide.web.deps import AppSettings, DbConnection, engine_of, safe_next
 from papertide.web.rendering import render
+from papertide.web.routes_accounts import limit_key
 
 router = APIRouter()
 log = logging.getLogger("papertide.digest")
@@ -60,8 +61,8 @@ def subscribe_page(request: Request, connection: DbConnection) -> Response:
 def subscribe(
     request: Request,
     settings: AppSettings,
-    csrf_token: CsrfField,
     email: FormText,
+    csrf_token: CsrfField = "",
     frequency: Annotated[str, Form()] = "daily",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
@@ -71,7 +72,7 @@ def subscribe(
         engine_of(request),
         [
             (f"subscribe:ip:{_ip(request)}", SUBSCRIBE_PER_IP),
-            (f"subscribe:email:{address[:200]}", SUBSCRIBE_PER_EMAIL),
+            (limit_key("subscribe:email", address), SUBSCRIBE_PER_EMAIL),
         ],
     )
     user = viewer_of(request).user
@@ -117,7 +118,7 @@ def confirm_page(request: Request, signed: str, connection: DbConnection) -> Res
 
 
 @router.post("/subscriptions/confirm/{signed}")
-def confirm(request: Request, signed: str, csrf_token: CsrfField) -> Response:
+def confirm(request: Request, signed: str, csrf_token: CsrfField = "") -> Response:
     check_csrf(request, csrf_token)
     with write_transaction(engine_of(request)) as connection:
         confirmed = subs.confirm(connection, request.app.state.secret, signed)
@@ -185,7 +186,7 @@ def unsubscribe_page(request: Request, token: str, connection: DbConnection) -> 
     return render(
         request,
         "unsubscribe.html",
-        {"title": "Unsubscribe", "sub": sub},
+        {"title": "Unsubscribe", "sub": sub, "done": False},
         headers={"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"},
     )
 
@@ -205,12 +206,12 @@ def unsubscribe(request: Request, token: str) -> Response:
 
 @router.post("/subscriptions/{token}/resubscribe")
 def resubscribe(
-    request: Request, token: str, settings: AppSettings, csrf_token: CsrfField
+    request: Request, token: str, settings: AppSettings, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, csrf_token)
     with request.app.state.engine.connect() as connection:
         sub = subs.by_token(connection, token)
-    return subscribe(request, settings, csrf_token, sub.email, sub.frequency)
+    return subscribe(request, settings, sub.email, csrf_token, sub.frequency)
 
 
 def _embedder(request: Request) -> Embedder:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -29,7 +29,7 @@ from papertide.personal.interests import (
     split_list,
 )
 from papertide.search.service import SearchService
-from papertide.web.auth import LoggedInUser, bearer_user, check_csrf, require_user, viewer_of
+from papertide.web.auth import LoggedInUser, SessionOrTokenUser, check_csrf, viewer_of
 from papertide.web.deps import DbConnection, back_to, engine_of
 from papertide.web.errors import wants_json
 from papertide.web.rendering import paper_url, render
@@ -90,13 +90,6 @@ def for_you_page(
     return render(request, "for_you.html", context)
 
 
-def _api_user(request: Request) -> User:
-    """An API token (``Authorization: Bearer``) when one is sent, else the session."""
-    if request.headers.get("authorization"):
-        return bearer_user(request)
-    return require_user(request)
-
-
 @router.get(
     "/api/me/feed",
     responses={
@@ -108,7 +101,7 @@ def _api_user(request: Request) -> User:
 def api_feed(
     request: Request,
     connection: DbConnection,
-    user: Annotated[User, Depends(_api_user)],
+    user: SessionOrTokenUser,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JSONResponse:
