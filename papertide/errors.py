@@ -52,6 +52,17 @@ class NotReady(PapertideError):
     code = "not_ready"
 
 
+class DatabaseUnavailable(NotReady):
+    """The database refused for now: its disk is full, it is read-only, writers stayed locked
+    out too long, or it cannot be reached (``code`` says which; see papertide/db/failures.py).
+    Nothing was written; ``retry_after`` seconds is a fair time to wait before trying again."""
+
+    def __init__(self, message: str, code: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+
+
 class PermissionDenied(PapertideError):
     """The asker may not do this: not logged in (``login_required``), or lacks the role.
 

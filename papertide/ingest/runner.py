@@ -28,6 +28,7 @@ from papertide.catalog.records import PaperRecord, RecordError
 from papertide.catalog.rows import SQLITE_VALUES, AsNew, ValueForm, merge_as_new, record_of
 from papertide.catalog.store import BatchResult, CatalogWriter
 from papertide.db.engine import bulk_writer, is_sqlite
+from papertide.db.failures import unavailable
 from papertide.errors import InvalidInput
 from papertide.ingest.formats import detect_format, format_named
 from papertide.ingest.parse_ahead import ParseAhead
@@ -193,6 +194,8 @@ class IngestRun:
         try:
             result = _write(connection, writer, batch)
         except (IntegrityError, StatementError) as exc:
+            if unavailable(exc) is not None:
+                raise  # a full disk, a read-only database: no record is to blame, stop here
             # One record the database refuses must not sink its neighbours: retry one by one.
             log.warning("batch refused (%s); retrying record by record", exc.__class__.__name__)
             result = BatchResult()

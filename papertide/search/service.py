@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, and_, func, not_, or_, select, text
 from papertide.config import Settings
 from papertide.db.engine import is_sqlite
 from papertide.db.schema import paper_embeddings, papers
-from papertide.errors import InvalidInput
+from papertide.errors import DatabaseUnavailable, InvalidInput
 from papertide.search import hybrid, keyword_postgres, vectors
 from papertide.search.coverage import Coverage
 from papertide.search.embedder import Embedder
@@ -157,7 +157,13 @@ class SearchService:
     def catch_up(self, *, inline: bool = True) -> None:
         """Apply pending keyword changes and new vectors (a request applies only a few)."""
         if self.keyword is not None and self._has_changes(inline):
-            self.keyword.apply_changes(limit=_INLINE_CHANGES if inline else None)
+            try:
+                self.keyword.apply_changes(limit=_INLINE_CHANGES if inline else None)
+            except (DatabaseUnavailable, OSError, ValueError) as exc:  # tantivy: ValueError
+                if not inline:
+                    raise
+                # A full disk, a read-only database: answer from the index as it is.
+                log.warning("keyword index not brought up to date: %s", exc)
         model = self.embedder()
         if self.sqlite and model is not None:
             index = self.vector_index(model)

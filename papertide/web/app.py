@@ -41,6 +41,7 @@ from papertide.web import (
 )
 from papertide.web.auth import ViewerMiddleware
 from papertide.web.errors import install_error_handlers
+from papertide.web.gate import RequestGate, request_slots
 from papertide.web.rendering import STATIC_DIR, make_environment
 from papertide.web.request_limits import RequestLimits
 
@@ -186,6 +187,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.include_router(routes_papers.router)  # last: /papers/{arxiv_id:path} catches the rest
     install_error_handlers(app)
     app.add_middleware(ViewerMiddleware)
+    app.add_middleware(RequestGate, slots=request_slots(engine))  # see web/gate.py
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_request_body_bytes)
     # Outside the layers above: request ids, access log, metrics; /healthz, /readyz, /metrics.

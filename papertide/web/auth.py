@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -26,7 +27,7 @@ from papertide.accounts.sessions import TOUCH_EVERY, CookieSigner, load_session,
 from papertide.accounts.tokens import user_for_token
 from papertide.accounts.users import User
 from papertide.db.engine import write_transaction
-from papertide.errors import PermissionDenied
+from papertide.errors import DatabaseUnavailable, PermissionDenied
 
 SESSION_COOKIE = "pt_session"
 ANON_COOKIE = "pt_anon"
@@ -100,7 +101,8 @@ def _session_viewer(engine: Engine, raw: str) -> Viewer | None:
     if session is None:
         return None
     if now - session.last_seen_at > TOUCH_EVERY:
-        with write_transaction(engine) as connection:
+        # Best effort: a read-only, full or busy database still serves its pages.
+        with suppress(DatabaseUnavailable), write_transaction(engine) as connection:
             touch_session(connection, session, now)
     return Viewer(session.user, raw, session.csrf_token)
 

@@ -14,10 +14,12 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
-from papertide.errors import PapertideError, PermissionDenied, RateLimited
+from papertide.db.failures import unavailable
+from papertide.errors import DatabaseUnavailable, PapertideError, PermissionDenied, RateLimited
 from papertide.observability.middleware import route_template
 from papertide.web.rendering import render
 
@@ -73,9 +75,19 @@ def _papertide_error(request: Request, exc: Exception) -> Response:
             target = urlsplit(request.headers.get("referer", "")).path or "/"
         return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
     response = error_response(request, exc.status, exc.code, exc.message)
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | DatabaseUnavailable):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
+
+
+def _database_error(request: Request, exc: Exception) -> Response:
+    """A full disk, a read-only database, a lock or a pool wait that lasted too long: a 503
+    saying so (papertide/db/failures.py), never the driver's words; anything else is a bug."""
+    found = unavailable(exc)
+    if found is None:
+        return _unexpected_error(request, exc)
+    log.warning("the database refused (%s): %s", found.code, exc)
+    return _papertide_error(request, found)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
@@ -109,6 +121,11 @@ def _data_error(request: Request, exc: Exception) -> Response:
 
 
 def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # Raised outside the routes (in a middleware), these arrive here rather than above.
+    if isinstance(exc, PapertideError):
+        return _papertide_error(request, exc)
+    if isinstance(exc, DBAPIError | PoolTimeout) and unavailable(exc) is not None:
+        return _database_error(request, exc)
     log.exception("%s %s failed", request.method, _route(request), exc_info=exc)
     message = "something went wrong on our side; the error has been logged"
     return error_response(request, 500, "internal_error", message)
@@ -119,4 +136,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
@@ -13,6 +14,7 @@ from papertide.accounts.users import User
 from papertide.community.paper_view import paper_community
 from papertide.db.engine import write_transaction
 from papertide.db.schema import papers
+from papertide.errors import DatabaseUnavailable
 from papertide.personal import marks, saves
 from papertide.search.results import similar_cards
 from papertide.web.auth import viewer_of
@@ -58,7 +60,8 @@ def _mark_seen(request: Request, connection: DbConnection, viewer: User, arxiv_i
     paper_id = connection.execute(select(papers.c.id).where(papers.c.arxiv_id == arxiv_id)).scalar()
     if paper_id is None or marks.has_mark(connection, viewer.id, paper_id, marks.Mark.SEEN):
         return
-    with write_transaction(engine_of(request)) as writer:
+    # Best effort: a read-only, full or busy database still shows the paper.
+    with suppress(DatabaseUnavailable), write_transaction(engine_of(request)) as writer:
         marks.mark(writer, viewer, [paper_id], marks.Mark.SEEN, "web")
 
 
