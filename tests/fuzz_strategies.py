@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
@@ -49,12 +50,17 @@ NORMAL_ID = re.compile(r"(?:\d{4}\.\d{4,5}|[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{
 CATEGORY_LIMIT, SIZE_LIMIT, SLUG_LIMIT = 64, 32, 100
 
 
+# Examples per test: the counts below by default; set the variable for a longer run
+# (PAPERTIDE_TEST_FUZZ_SCALE=10 pytest tests/test_fuzz_*.py runs ten times as many).
+SCALE = float(os.environ.get("PAPERTIDE_TEST_FUZZ_SCALE", "1"))
+
+
 def fuzz_settings(max_examples: int, deadline_ms: int | None = 5000) -> settings:
     """Settings for a fuzz test: a bounded run, a deadline per example (an input that makes a
     parser crawl fails the test; generous, as the test machines are shared) and no complaints
     about large or slow-to-generate inputs, which are the point here."""
     return settings(
-        max_examples=max_examples,
+        max_examples=max(1, round(max_examples * SCALE)),
         deadline=None if deadline_ms is None else timedelta(milliseconds=deadline_ms),
         suppress_health_check=[
             HealthCheck.function_scoped_fixture,

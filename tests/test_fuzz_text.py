@@ -42,7 +42,7 @@ from papertide.search.filters import Sort
 from papertide.search.query import _TERM, MAX_QUERY_LENGTH, SearchQuery, parse_query
 from papertide.search.service import Mode, SearchRequest, SearchService
 from papertide.web.app import create_app
-from papertide.web.params import parse_day, parse_month, parse_week
+from papertide.web.params import FIRST_YEAR, LAST_YEAR, parse_day, parse_month, parse_week
 
 # --- markdown ----------------------------------------------------------------------------------
 
@@ -258,10 +258,10 @@ def test_url_periods(text: str) -> None:
             continue
         assert text.strip().isascii(), (parse.__name__, text, value)
         if parse is parse_day:
-            assert isinstance(value, date)
+            assert isinstance(value, date) and FIRST_YEAR <= value.year <= LAST_YEAR
         else:
             year, number = value  # type: ignore[misc]
-            assert 1 <= year <= 9999 and 1 <= number <= 53
+            assert FIRST_YEAR <= year <= LAST_YEAR and 1 <= number <= 53
 
 
 # --- through the search service ------------------------------------------------------------------
@@ -337,3 +337,35 @@ def test_search_never_fails(
         assert answer.json()["error"]["message"]
     else:
         assert isinstance(answer.json()["items"], list)
+
+
+EDGE_DAYS = ("9999-12-31", "0001-01-01", "1900-01-01", "2999-12-31")
+EDGE_WEEKS = ("9999-W52", "0001-W01", "1900-W01", "2999-W52")
+EDGE_MONTHS = ("9999-12", "0001-01", "1900-01", "2999-12")
+
+
+def test_the_first_and_last_days_never_fail(client: TestClient) -> None:
+    """Days, weeks and months at the ends of the calendar, wherever a URL takes one: refused
+    or answered, never a 5xx (year 1 and 9999 overflowed when pages linked their neighbours
+    or a search its end of day)."""
+    paths = [
+        path
+        for day in EDGE_DAYS
+        for path in (
+            f"/papers/date/{day}",
+            f"/api/daily_papers?date={day}",
+            f"/api/v1/lists/daily/{day}",
+            f"/feeds/daily.atom?date={day}",
+            f"/search?q=graphs&from={day}&to={day}&mode=keyword",
+            f"/api/v1/papers?from={day}&to={day}",
+            f"/api/v1/search?q=graphs&from={day}&to={day}&mode=keyword",
+        )
+    ]
+    for week in EDGE_WEEKS:
+        paths += [f"/papers/week/{week}", f"/api/daily_papers?week={week}"]
+        paths += [f"/api/v1/lists/weekly/{week}", f"/feeds/weekly.rss?week={week}"]
+    for month in EDGE_MONTHS:
+        paths += [f"/papers/month/{month}", f"/api/daily_papers?month={month}"]
+        paths += [f"/api/v1/lists/monthly/{month}", f"/feeds/monthly.json?month={month}"]
+    failed = [(path, status) for path in paths if (status := client.get(path).status_code) >= 500]
+    assert failed == []

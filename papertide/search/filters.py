@@ -77,11 +77,9 @@ class SearchFilters:
     def published_bounds(self) -> tuple[datetime | None, datetime | None]:
         """[start, end) instants of the date range, in UTC."""
         start = datetime.combine(self.date_from, time(), UTC) if self.date_from else None
-        end = (
-            datetime.combine(self.date_to + timedelta(days=1), time(), UTC)
-            if self.date_to
-            else None
-        )
+        end = None
+        if self.date_to and self.date_to < date.max:  # up to date.max: no end at all
+            end = datetime.combine(self.date_to + timedelta(days=1), time(), UTC)
         return start, end
 
     def sql(self) -> ColumnElement[bool]:

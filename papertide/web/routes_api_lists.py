@@ -51,7 +51,7 @@ from papertide.web.routes_search import _categories
 
 router = APIRouter(tags=["lists"])
 
-YEAR = "(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+YEAR = "(19[0-9]{2}|2[0-9]{3})"  # the years lists are kept for (papertide.web.params)
 WEEK_PATTERN = f"^{YEAR}-W(0[1-9]|[1-4][0-9]|5[0-3])$"
 MONTH_PATTERN = f"^{YEAR}-(0[1-9]|1[0-2])$"
 NO_POSITION = 2**31 - 1  # papers without a list position sort after those with one

@@ -83,7 +83,7 @@ def _period(
 _BLANK = r"^\s*$"
 _DATE_DOC: dict[str, Any] = {
     "anyOf": [
-        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date", "pattern": f"^{YEAR}-"},
         {"type": "string", "pattern": _BLANK},
         {"type": "null"},
     ],
