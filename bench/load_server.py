@@ -39,6 +39,13 @@ class Server:
     base_url: str
     log: Path
 
+    def children(self) -> set[int]:
+        """The process ids of the server's worker processes (none with one worker)."""
+        try:
+            return {child.pid for child in psutil.Process(self.process.pid).children()}
+        except psutil.NoSuchProcess:
+            return set()
+
     def rss(self) -> int:
         """Resident memory of the server and its worker processes, bytes."""
         try:
@@ -59,12 +66,8 @@ def start_server(
     """``papertide serve`` on 127.0.0.1 and a free port, settings from the environment."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERTIDE_")}
-    env.update(
-        PAPERTIDE_DATABASE_URL=db_url,
-        PAPERTIDE_SECRET_KEY=SECRET,
-        PAPERTIDE_LOG_LEVEL="warning",
-        **(extra_env or {}),
-    )
+    env.update(PAPERTIDE_DATABASE_URL=db_url, PAPERTIDE_SECRET_KEY=SECRET)
+    env.update({"PAPERTIDE_LOG_LEVEL": "warning", **(extra_env or {})})
     command = [sys.executable, "-m", "papertide", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers)]
     with log.open("ab") as out:
@@ -149,6 +152,15 @@ def postgres_server(prefix: str = "papertide-load-pg-") -> Iterator[str]:
         shutil.rmtree(pgdata, ignore_errors=True)
 
 
+@dataclass
+class MixRun:
+    tally: Tally
+    peak_rss: int  # bytes, the server's processes together
+    wrong: list[str]  # differences between the database and the clients' record
+    logged: list[str]  # error lines of the server's log
+    restarts: int  # worker processes that died (or were killed) and were replaced
+
+
 def run_mix(
     db_url: str,
     workers: int,
@@ -159,16 +171,18 @@ def run_mix(
     *,
     think: float = 0.0,
     seed: int = 1,
-) -> tuple[Tally, int, list[str], list[str]]:
-    """Serve ``db_url``, warm it up, run the mix against it, stop the server: (the tally, the
-    server's peak RSS in bytes, the count differences, error lines from the server's log)."""
-    server = start_server(db_url, workers, log)
+    log_level: str = "warning",
+) -> MixRun:
+    """Serve ``db_url``, warm it up, run the mix against it, stop the server."""
+    server = start_server(db_url, workers, log, {"PAPERTIDE_LOG_LEVEL": log_level})
     try:
         print(f"  warmed up in {warm_up(server, catalog, workers):.0f} s", flush=True)
     except BaseException:
         stop_server(server)
         raise
     peak = 0
+    first = server.children()
+    seen = set(first)
 
     async def main() -> Tally:
         nonlocal peak
@@ -177,6 +191,7 @@ def run_mix(
         )
         while not clients.done():
             peak = max(peak, await asyncio.to_thread(server.rss))
+            seen.update(await asyncio.to_thread(server.children))
             await asyncio.wait({clients}, timeout=0.5)
         return clients.result()
 
@@ -189,4 +204,4 @@ def run_mix(
         wrong = check_counts(engine, tally)
     finally:
         engine.dispose()
-    return tally, peak, wrong, server_errors_logged(server)
+    return MixRun(tally, peak, wrong, server_errors_logged(server), len(seen - first))

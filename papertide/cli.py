@@ -27,6 +27,14 @@ EXIT_USAGE = 2
 # Our handler formats uvicorn's records too (papertide.observability.logs); the access log is
 # the request middleware's, one line per request.
 LOGGING_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False}
+# An idle keep-alive connection stays open longer than a proxy keeps its own (nginx: 60 s), so
+# the proxy never sends a request down a connection uvicorn is closing: with uvicorn's default
+# of 5 s that race dropped requests unanswered (bench/load.py, clients lagging under load).
+KEEP_ALIVE_S = 65
+# uvicorn kills (and replaces) a worker that does not answer its supervisor's ping in time,
+# dropping the worker's requests; 5 s, its default, is too short on a busy machine (a worker
+# was replaced mid-run by bench/load.py at load average 24 on 2 cores). Hung is longer.
+WORKER_PING_S = 60
 EXIT_NOT_READY = 4
 err_console = Console(stderr=True)
 out_console = Console()
@@ -109,6 +117,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
             host=host,
             port=settings.port,
             log_level=settings.log_level,
+            timeout_keep_alive=KEEP_ALIVE_S,
             **proxy_options(settings),
             **LOGGING_OPTIONS,
         )
@@ -127,9 +136,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
             "papertide.web.asgi:app",
             factory=True,
             workers=workers,
+            timeout_worker_healthcheck=WORKER_PING_S,
             host=host,
             port=settings.port,
             log_level=settings.log_level,
+            timeout_keep_alive=KEEP_ALIVE_S,
             **proxy_options(settings),
             **LOGGING_OPTIONS,
         )
