@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -118,6 +119,12 @@ def site(engine: Engine, settings: Settings) -> Iterator[str]:
     seed(engine, settings)
     served = settings.replace(secret_key=SECRET, embed_in_background=False, scheduler=False)
     with live_server(served) as url:
+        # On SQLite the server's background job brings the keyword index up to date as it
+        # starts; a request meanwhile answers from the index as it is. Wait for the catch-up.
+        deadline = time.monotonic() + 60
+        while not httpx.get(f"{url}/api/papers/search", params={"q": "GLiDE"}).json():
+            assert time.monotonic() < deadline, "the keyword index did not catch up"
+            time.sleep(0.1)
         yield url
 
 
