@@ -129,6 +129,19 @@ def make_db_url(
 
 
 @pytest.fixture
+def new_url(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Makes the URL of a new, empty (unmigrated) database on the engine named ("sqlite" or
+    "postgresql"), whichever engine the test runs on (copies and restores cross engines)."""
+
+    def make(kind: str) -> str:
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path / f'new-{next(_counter)}.db'}"
+        return _fresh_postgres(request.getfixturevalue("pg_admin_url"), None)
+
+    return make
+
+
+@pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     yield engine

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 from factories import listed, make_record, write_records
 from people import add_user
-from sqlalchemy import Engine, create_engine, delete, insert, inspect, select, text, update
+from sqlalchemy import Engine, delete, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
 
 import papertide.db.backup as backup
@@ -53,24 +52,6 @@ MODEL = "test-model"
 def invoke(db_url: str, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, list(args), env={"PAPERTIDE_DATABASE_URL": db_url})
     return result.exit_code, result.output
-
-
-@pytest.fixture
-def new_url(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str], str]:
-    """Makes the URL of a new, empty (unmigrated) database on the engine named."""
-
-    def make(kind: str) -> str:
-        if kind == "sqlite":
-            return f"sqlite:///{tmp_path / f'new-{uuid.uuid4().hex[:8]}.db'}"
-        admin_url = request.getfixturevalue("pg_admin_url")
-        name = f"papertide_backup_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-    return make
 
 
 @pytest.fixture

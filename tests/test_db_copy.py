@@ -3,7 +3,6 @@ PostgreSQL server: both directions, refusals, and a copy taken while the source 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,8 +15,7 @@ from digests import TUESDAY_DIGEST, add_subscriber
 from factories import listed, make_record, rows, write_records
 from fastapi.testclient import TestClient
 from people import SECRET, add_user, client_as, start_session
-from sqlalchemy import Engine, create_engine, func, insert, null, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, insert, null, select, update
 
 from papertide.accounts import resets, tokens
 from papertide.accounts.ratelimit import Limit, hit
@@ -55,24 +53,6 @@ from papertide.search.embedder import BUNDLED_NAME
 from papertide.web.app import create_app
 
 OTHER = {"sqlite": "postgresql", "postgresql": "sqlite"}
-
-
-@pytest.fixture
-def new_url(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str], str]:
-    """Makes the URL of a new, empty database on the engine named."""
-
-    def make(kind: str) -> str:
-        if kind == "sqlite":
-            return f"sqlite:///{tmp_path / f'copy-{uuid.uuid4().hex[:8]}.db'}"
-        admin_url = request.getfixturevalue("pg_admin_url")
-        name = f"papertide_copy_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-    return make
 
 
 def small_catalog(engine: Engine) -> None:
