@@ -13,12 +13,17 @@ transaction that is rolled back:
   plan's execution time.
 - SQLite: ``EXPLAIN QUERY PLAN``; the time is the statement run for real, best of three.
 
-So the plans are of the real statements, not retyped copies. A plan that reads a whole big
-table (a ``Seq Scan`` on PostgreSQL, a ``SCAN`` without ``SEARCH`` on SQLite) is flagged. On
-SQLite, keyword search runs in tantivy and vector search in faiss, outside SQL: only the SQL
-around them (filters, pins) has plans there.
+So the plans are of the real statements, not retyped copies. Flagged: a plan that reads a
+whole big table (a ``Seq Scan`` on PostgreSQL, a ``SCAN`` without ``SEARCH`` on SQLite), a
+PostgreSQL scan that reads or filters out MANY_ROWS rows of one (an unbounded index scan reads
+everything too), and any statement slower than SLOW_MS. On SQLite, keyword search runs in
+tantivy and vector search in faiss, outside SQL: only the SQL around them (filters, pins) has
+plans there. ``--sqlite-stats`` shows SQLite's plans as they would be with statistics: an
+``ANALYZE`` (sampling STATS_ROWS rows per index) inside the replay's rolled-back transaction,
+the database left as it was (Papertide never runs ``ANALYZE`` on SQLite itself).
 
 Usage: python bench/explain.py DATABASE_URL [--no-analyze] [--only LABEL] [--json FILE]
+       [--sqlite-stats]
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the checkout this script is in
 
-# Tables that grow with the catalog or the audience: reading one whole is a finding.
+# Tables that grow with the catalog or the audience: reading one whole is a finding (trending
+# holds one window's papers, a few thousand, and is left out).
 BIG = frozenset(
     {
         "papers",
@@ -53,13 +59,20 @@ BIG = frozenset(
         "comments",
         "paper_marks",
         "saved_papers",
-        "trending",
     }
 )
 _SKIP = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PRAGMA|SELECT 1\b)", re.I)
 _PG_SCAN = re.compile(r"(?:Parallel )?Seq Scan on (\w+)")
+_PG_NODE = re.compile(
+    r"(?:Seq Scan|Index Scan|Index Only Scan|Bitmap Heap Scan)(?: Backward)?(?: using \S+)? on "
+    r"(\w+).*actual time=\S+ rows=([\d.]+) loops=(\d+)"
+)
+_PG_REMOVED = re.compile(r"Rows Removed by (?:Filter|Index Recheck): (\d+)")
 _SQLITE_SCAN = re.compile(r"^SCAN (\w+)")
 _PG_TIME = re.compile(r"(Planning|Execution) Time: ([\d.]+) ms")
+MANY_ROWS = 100_000  # a scan of a big table that reads (or throws away) this many rows is flagged
+SLOW_MS = 100.0  # and so is a statement slower than this
+STATS_ROWS = 1000  # --sqlite-stats: ANALYZE samples this many rows per index (analysis_limit)
 
 
 @dataclass
@@ -206,12 +219,26 @@ def hot_queries(ctx: Context, service: Any) -> list[tuple[str, Callable[[Any], o
 # --- explaining ---------------------------------------------------------------------------------
 
 
-def _flags(plan: list[str], postgres: bool) -> list[str]:
+def _flags(plan: list[str], postgres: bool, ms: float) -> list[str]:
+    """Whole scans of big tables; on PostgreSQL also scans that read or filter out MANY_ROWS
+    rows (an index scan with no bound reads everything too); statements over SLOW_MS."""
     found = []
+    table = ""
     for line in plan:
         match = _PG_SCAN.search(line) if postgres else _SQLITE_SCAN.match(line.strip())
         if match and match.group(1) in BIG:
             found.append(f"{'Seq Scan' if postgres else 'SCAN'} {match.group(1)}")
+        node = _PG_NODE.search(line) if postgres else None
+        if node:
+            table = node.group(1)
+            rows = float(node.group(2)) * int(node.group(3))
+            if table in BIG and rows >= MANY_ROWS:
+                found.append(f"reads {rows:,.0f} rows of {table}")
+        removed = _PG_REMOVED.search(line) if postgres else None
+        if removed and table in BIG and int(removed.group(1)) >= MANY_ROWS:
+            found.append(f"filters out {int(removed.group(1)):,} rows of {table}")
+    if ms >= SLOW_MS:
+        found.append(f"slow ({ms:,.0f} ms)")
     return found
 
 
@@ -239,8 +266,11 @@ def _explain_sqlite(cursor: Any, statement: Statement) -> tuple[list[str], float
     return plan, min(runs)
 
 
-def explain_one(engine: Any, label: str, run: Callable[[Any], object], analyze: bool) -> HotQuery:
-    """Run ``run`` for real (rolled back), then explain every statement it sent."""
+def explain_one(
+    engine: Any, label: str, run: Callable[[Any], object], analyze: bool, stats: bool = False
+) -> HotQuery:
+    """Run ``run`` for real (rolled back), then explain every statement it sent; with
+    ``stats``, SQLite's plans after an ``ANALYZE`` in the same rolled-back transaction."""
     postgres = engine.dialect.name == "postgresql"
     with (
         capture(engine) as statements,
@@ -255,6 +285,9 @@ def explain_one(engine: Any, label: str, run: Callable[[Any], object], analyze: 
         cursor = raw.cursor()
         if not postgres:
             cursor.execute("BEGIN")
+            if stats:
+                cursor.execute(f"PRAGMA analysis_limit={STATS_ROWS}")
+                cursor.execute("ANALYZE")
         for statement in statements:
             if postgres and statement.sql.lstrip().upper().startswith("SET "):
                 cursor.execute(statement.sql, statement.params)
@@ -263,7 +296,7 @@ def explain_one(engine: Any, label: str, run: Callable[[Any], object], analyze: 
                 plan, ms = _explain_pg(cursor, statement, analyze)
             else:
                 plan, ms = _explain_sqlite(cursor, statement)
-            hot.statements.append(Explained(statement.sql, plan, ms, _flags(plan, postgres)))
+            hot.statements.append(Explained(statement.sql, plan, ms, _flags(plan, postgres, ms)))
         raw.rollback()
     finally:
         raw.close()
@@ -275,7 +308,9 @@ def _one_line(sql: str, limit: int = 240) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def explain(url: str, analyze: bool = True, only: str | None = None) -> list[HotQuery]:
+def explain(
+    url: str, analyze: bool = True, only: str | None = None, stats: bool = False
+) -> list[HotQuery]:
     """Explain every hot query on the database at ``url``, printing the plans."""
     from papertide.config import load_settings
     from papertide.db.engine import make_engine
@@ -290,7 +325,7 @@ def explain(url: str, analyze: bool = True, only: str | None = None) -> list[Hot
     service.embedder(wait=True)
     service.catch_up(inline=False)  # SQLite: load the saved faiss index before anything is timed
     ctx = context(engine, settings)
-    how = "EXPLAIN QUERY PLAN"
+    how = "EXPLAIN QUERY PLAN" + (" after ANALYZE, rolled back" if stats else "")
     if postgres:
         how = "EXPLAIN (ANALYZE, BUFFERS)" if analyze else "EXPLAIN"
     print(
@@ -303,7 +338,7 @@ def explain(url: str, analyze: bool = True, only: str | None = None) -> list[Hot
         if only and only not in label:
             continue
         explain_one(engine, label, run, analyze)  # once to warm the caches, as a server is
-        hot = explain_one(engine, label, run, analyze)
+        hot = explain_one(engine, label, run, analyze, stats)
         results.append(hot)
         flags = ", ".join(sorted(set(hot.flags))) or "none"
         print(f"\n=== {label}: {len(hot.statements)} statement(s), {hot.ms:.2f} ms; flags: {flags}")
@@ -324,8 +359,13 @@ def main() -> None:
     parser.add_argument("--no-analyze", dest="analyze", action="store_false")
     parser.add_argument("--only", help="only the hot queries whose label contains this")
     parser.add_argument("--json", type=Path, help="write the summary here")
+    parser.add_argument(
+        "--sqlite-stats",
+        action="store_true",
+        help="SQLite: plans with statistics (ANALYZE in the replay's transaction, rolled back)",
+    )
     args = parser.parse_args()
-    results = explain(args.url, args.analyze, args.only)
+    results = explain(args.url, args.analyze, args.only, args.sqlite_stats)
     if args.json:
         summary = [
             {"label": h.label, "ms": h.ms, "statements": len(h.statements), "flags": h.flags}

@@ -260,10 +260,14 @@ def summary(
               + "; ".join(scaling))  # fmt: skip
     for w in counts:
         lite, pg = pages[("sqlite", w, "memory")], pages[("postgresql", w, "memory")]
+        loads = [pages[("postgresql", w, target)] for target in labels]
         print(
-            f"  memory with {w} worker(s), PSS: SQLite server {lite['server_pss_mb']:,.0f} MB; "
-            f"PostgreSQL: server {pg['server_pss_mb']:,.0f} MB + PostgreSQL "
-            f"{pg['pg_pss_mb']:,.0f} MB"
+            f"  {w} worker(s): PSS of SQLite's server {lite['server_pss_mb']:,.0f} MB; "
+            f"PostgreSQL's: server {pg['server_pss_mb']:,.0f} MB + PostgreSQL "
+            f"{pg['pg_pss_mb']:,.0f} MB; PostgreSQL connections at most "
+            f"{max(r['pg_connections'] for r in loads)} (running a query at once at most "
+            f"{max(r['pg_active'] for r in loads)}, parallel workers "
+            f"{max(r['pg_parallel'] for r in loads)})"
         )
 
 
@@ -285,14 +289,12 @@ def http_targets(cache: Path, options: dict[str, Any]) -> dict[str, list[str]]:
     return targets(LAST_DAY.isoformat(), papers, topics)
 
 
-def run_explain(url: str, out: Path) -> list[dict[str, Any]]:
-    """bench/explain.py on ``url`` (its plans go to this run's output); its summary."""
-    done = subprocess.run([sys.executable, str(HERE / "explain.py"), url, "--json", str(out)])
+def run_explain(url: str, out: Path, *extra: str) -> None:
+    """bench/explain.py on ``url``: its plans go to this run's output, its summary to ``out``."""
+    command = [sys.executable, str(HERE / "explain.py"), url, "--json", str(out), *extra]
+    done = subprocess.run(command)
     if done.returncode:
         print(f"  explain.py failed (exit {done.returncode})", flush=True)
-        return []
-    found: list[dict[str, Any]] = json.loads(out.read_text())
-    return found
 
 
 def main() -> None:
@@ -334,6 +336,7 @@ def main() -> None:
     server, admin = scale_pg.start_postgres(cache / "pg", args.cache)
     try:
         url = scale_pg.database_url(admin)
+        lite_url = f"sqlite:///{_paths(cache)['db']}"
         shown = scale_pg.shown_settings(admin)
         print("PostgreSQL: " + ", ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
         options: dict[str, Any] = {
@@ -363,7 +366,6 @@ def main() -> None:
             workers = [int(w) for w in args.workers.split(",")]
             report_pool(url, admin, workers)
             urls = http_targets(cache, options)
-            lite_url = f"sqlite:///{_paths(cache)['db']}"
             pg = (admin, scale_pg.postmaster_pid(server))
             common = (urls, workers, args.seconds, args.connections)
             http = run_http("sqlite", lite_url, *common) + run_http("postgresql", url, *common, pg)
@@ -372,11 +374,9 @@ def main() -> None:
         (cache / "results.json").write_text(json.dumps(results, indent=1))
         if args.explain:
             phase("query plans of the hot queries")
-            for engine, target in (
-                ("sqlite", f"sqlite:///{_paths(cache)['db']}"),
-                ("postgresql", url),
-            ):
-                run_explain(target, cache / f"explain-{engine}.json")
+            run_explain(lite_url, cache / "explain-sqlite.json")
+            run_explain(lite_url, cache / "explain-sqlite-stats.json", "--sqlite-stats")
+            run_explain(url, cache / "explain-postgresql.json")
 
         if args.http:
             phase("summary: PostgreSQL against SQLite, same run")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import importlib.util
+import os
 import socket
 import time
 import urllib.parse
@@ -112,19 +113,22 @@ def run_http(
                 sampler = ConnectionSampler(pg[0]).start() if pg else None
                 figures = bench_api.measure(paths, seconds, connections)
                 if sampler is not None:
-                    figures["pg_connections"], figures["pg_active"] = sampler.stop()
+                    peaks = sampler.stop()
+                    figures["pg_connections"], figures["pg_active"], figures["pg_parallel"] = peaks
                 figures["restarts"] = len(before - _workers_of(server))
+                figures["load"] = os.getloadavg()[0]
                 rows.append({"engine": engine, "workers": count, "target": label, **figures})
                 notes = f"  restarted workers {figures['restarts']}" if figures["restarts"] else ""
                 if pg:
                     notes += (
                         f"  pg connections {figures['pg_connections']} "
-                        f"(active {figures['pg_active']})"
+                        f"(active {figures['pg_active']}; parallel workers "
+                        f"{figures['pg_parallel']})"
                     )
                 print(
                     f"  {engine:<10} {count} worker(s)  {label:<36} {figures['rps']:8.1f} req/s  "
                     f"p50 {figures['p50']:7.1f} ms  p99 {figures['p99']:8.1f} ms  "
-                    f"errors {figures['errors']}{notes}",
+                    f"errors {figures['errors']}  load {figures['load']:.1f}{notes}",
                     flush=True,
                 )
             memory, processes = tree_pss_mb(server.pid)

@@ -146,7 +146,8 @@ def postmaster_pid(server: Any) -> int:
 
 class ConnectionSampler:
     """Counts the server's client connections to ``database`` every ``interval`` seconds in a
-    thread, from :meth:`start` to :meth:`stop`: the most at once, and the most active."""
+    thread, from :meth:`start` to :meth:`stop`: the most at once, the most running a query, and
+    the most parallel query workers (server processes, not connections)."""
 
     def __init__(self, admin_url: str, database: str = DATABASE, interval: float = 0.25) -> None:
         self.admin_url = admin_url
@@ -154,6 +155,7 @@ class ConnectionSampler:
         self.interval = interval
         self.peak = 0
         self.peak_active = 0
+        self.peak_parallel = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -161,16 +163,20 @@ class ConnectionSampler:
         from sqlalchemy import create_engine
 
         engine = create_engine(self.admin_url, pool_size=1)
+        client = "backend_type = 'client backend'"
         query = (
-            "SELECT count(*), count(*) FILTER (WHERE state = 'active') FROM pg_stat_activity "
+            f"SELECT count(*) FILTER (WHERE {client}), "
+            f"count(*) FILTER (WHERE {client} AND state = 'active'), "
+            "count(*) FILTER (WHERE backend_type = 'parallel worker') FROM pg_stat_activity "
             "WHERE datname = %(d)s AND pid <> pg_backend_pid()"
         )
         with engine.connect() as connection:
             while not self._stop.is_set():
-                total, active = connection.exec_driver_sql(query, {"d": self.database}).one()
+                found = connection.exec_driver_sql(query, {"d": self.database}).one()
                 connection.rollback()
-                self.peak = max(self.peak, int(total))
-                self.peak_active = max(self.peak_active, int(active))
+                self.peak = max(self.peak, int(found[0]))
+                self.peak_active = max(self.peak_active, int(found[1]))
+                self.peak_parallel = max(self.peak_parallel, int(found[2]))
                 self._stop.wait(self.interval)
         engine.dispose()
 
@@ -179,8 +185,9 @@ class ConnectionSampler:
         self._thread.start()
         return self
 
-    def stop(self) -> tuple[int, int]:
+    def stop(self) -> tuple[int, int, int]:
+        """(most connections, most active, most parallel workers)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        return self.peak, self.peak_active
+        return self.peak, self.peak_active, self.peak_parallel
