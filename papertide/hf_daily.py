@@ -30,6 +30,8 @@ from papertide.db.schema import daily_entries, organizations, papers, trending, 
 from papertide.errors import InvalidInput
 
 SUBMISSION = "submission"  # daily_entries.source of a person's submission
+# How a publishedAt page's window of days grows when it falls short (None: the whole scope).
+WINDOW_WIDENING: tuple[int | None, ...] = (1, 4, None)
 
 
 class DailySort(StrEnum):
@@ -78,14 +80,77 @@ class DailyEntry:
 
 def daily_page(
     connection: Connection, scope: DailyScope, timezone: str, offset: int, limit: int
-) -> tuple[list[DailyEntry], int]:
-    """``limit`` entries in scope from ``offset``, and how many the scope holds."""
+) -> tuple[list[DailyEntry], bool]:
+    """``limit`` entries in scope from ``offset``, and whether more follow.
+
+    Bounded by the page, not by the lists' size: in ``publishedAt`` order a page lies on the
+    newest days, so it is read from a window of days holding ``offset + limit + 1`` entries
+    (:func:`_window_start`), widened (x4, then the whole scope) when papers listed on several
+    of its days leave it short. In ``trending`` order the trending table's papers come first,
+    so the page is read from them alone when they fill it. Only a page past them, or a
+    submitter's scope, reads every entry in scope."""
+    wanted = offset + limit + 1
+    cards: list[PaperCard] = []
+    if scope.submitter:
+        cards = _cards(connection, scope, offset, limit + 1)
+    elif scope.sort is DailySort.TRENDING:
+        cards = _cards(connection, scope, offset, limit + 1, trending_only=True)
+        if len(cards) <= limit:
+            cards = _cards(connection, scope, offset, limit + 1)
+    else:
+        for factor in WINDOW_WIDENING:
+            since = scope.first
+            if factor is not None:
+                since = _window_start(connection, scope, wanted * factor)
+            window = DailyScope(since, scope.last, None, scope.sort)
+            cards = _cards(connection, window, offset, limit + 1)
+            if len(cards) > limit or since == scope.first:
+                break
+    more = len(cards) > limit
+    cards = cards[:limit]
+    keys = [(c.arxiv_id, c.listed_on) for c in cards if c.listed_on is not None]
+    details = entry_details(connection, keys, timezone)
+    entries = []
+    for (arxiv_id, day), card in zip(keys, cards, strict=True):  # every card has its list day
+        found = details.get((arxiv_id, day)) or EntryDetails(day_start(day, timezone), None)
+        entries.append(DailyEntry(card, found.listed_at, found.submitter))
+    return entries, more
+
+
+def _window_start(connection: Connection, scope: DailyScope, entries: int) -> date | None:
+    """The newest day from which the scope's days hold ``entries`` entries (of any status),
+    or the scope's first day when they hold fewer: an index-only walk of ``entries`` rows."""
+    statement = select(daily_entries.c.day)
+    if scope.first is not None:
+        statement = statement.where(daily_entries.c.day >= scope.first)
+    if scope.last is not None:
+        statement = statement.where(daily_entries.c.day <= scope.last)
+    day = connection.execute(
+        statement.order_by(daily_entries.c.day.desc()).offset(entries - 1).limit(1)
+    ).scalar_one_or_none()
+    return scope.first if day is None else day
+
+
+def _cards(
+    connection: Connection,
+    scope: DailyScope,
+    offset: int,
+    limit: int,
+    *,
+    trending_only: bool = False,
+) -> list[PaperCard]:
+    """The cards of the scope's papers, each on its latest list day in scope, in the scope's
+    order; with ``trending_only``, of the papers the trending table holds."""
     conditions: list[Any] = [visible_entry()]
-    if scope.first is not None and scope.last is not None:
-        conditions.append(daily_entries.c.day.between(scope.first, scope.last))
+    if scope.first is not None:
+        conditions.append(daily_entries.c.day >= scope.first)
+    if scope.last is not None:
+        conditions.append(daily_entries.c.day <= scope.last)
     if scope.submitter:
         name = scope.submitter.strip().lower()
         conditions.append(func.lower(daily_entries.c.submitter_name) == name)
+    if trending_only:
+        conditions.append(daily_entries.c.paper_id.in_(select(trending.c.paper_id)))
     latest = (
         select(daily_entries.c.paper_id, func.max(daily_entries.c.day).label("day"))
         .join(papers, papers.c.id == daily_entries.c.paper_id)
@@ -93,9 +158,6 @@ def daily_page(
         .group_by(daily_entries.c.paper_id)
         .subquery()
     )
-    total = connection.execute(select(func.count()).select_from(latest)).scalar_one()
-    if offset >= total:
-        return [], total
     source = (
         daily_entries.join(
             latest,
@@ -124,14 +186,7 @@ def daily_page(
         .limit(limit)
         .offset(offset)
     )
-    cards = fetch_cards(connection, statement)
-    keys = [(c.arxiv_id, c.listed_on) for c in cards if c.listed_on is not None]
-    details = entry_details(connection, keys, timezone)
-    entries = []
-    for (arxiv_id, day), card in zip(keys, cards, strict=True):  # every card has its list day
-        found = details.get((arxiv_id, day)) or EntryDetails(day_start(day, timezone), None)
-        entries.append(DailyEntry(card, found.listed_at, found.submitter))
-    return entries, total
+    return fetch_cards(connection, statement)
 
 
 def entry_details(

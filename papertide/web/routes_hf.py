@@ -133,9 +133,9 @@ def daily_papers(
     newest first or in trending order; ``Link: <...>; rel="next"`` while more pages exist."""
     first, last = _period(day, week, month)
     scope = DailyScope(first, last, (submitter or "").strip() or None, DailySort.parse(sort))
-    entries, total = daily_page(connection, scope, settings.timezone, p * limit, limit)
+    entries, more = daily_page(connection, scope, settings.timezone, p * limit, limit)
     response = JSONResponse(daily_json(connection, entries))
-    if (p + 1) * limit < total:
+    if more:
         response.headers["Link"] = f'<{request.url.include_query_params(p=p + 1)}>; rel="next"'
     return response
 
