@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from factories import make_record, write_records
+from factories import listed, make_record, write_records
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from people import SECRET, add_user, client_as
@@ -19,7 +19,7 @@ from papertide.config import Settings
 from papertide.db.engine import write_transaction
 from papertide.errors import Conflict, InvalidInput, NotFound
 from papertide.personal import marks, saves
-from papertide.personal.feed import CandidateCache, FeedPage, for_you
+from papertide.personal.feed import CandidateCache, FeedPage, for_you, load_candidates
 from papertide.personal.interests import RuleSet, make_interests, save_interests
 from papertide.search.embedder import Embedder
 from papertide.search.models import shared_embedder
@@ -360,3 +360,36 @@ def test_save_into_a_named_folder_from_the_paper_page(app: FastAPI, engine: Engi
     assert client.get("/papers/2511.00004", cookies={}).status_code == 200
     missing = client.post("/papers/2511.00004/save", data={"csrf_token": csrf, "folder": "nope"})
     assert missing.status_code == 404
+
+
+def test_candidates_are_papers_published_or_listed_in_the_window(
+    engine: Engine, catalog: None, embedder: Embedder
+) -> None:
+    """Both ranges of ``load_candidates`` (each read by its own index): recently published,
+    and published long ago but on a list in the window; not a pending or hidden one."""
+    old = [Version(1, NOW - timedelta(days=400))]
+    today = NOW.date()
+    write_records(
+        engine,
+        make_record("2401.00001", title="Listed today", versions=old, listing=listed(today)),
+        make_record("2401.00002", title="Pending today", versions=old, listing=listed(today, 1)),
+        make_record("2401.00003", title="Listed long ago", versions=old),
+        make_record("2401.00004", title="Hidden, listed", versions=old, listing=listed(today, 2)),
+    )
+    embed_missing(engine, embedder)
+    with write_transaction(engine) as connection:
+        connection.exec_driver_sql(
+            "UPDATE daily_entries SET status = 'pending' WHERE paper_id = "
+            "(SELECT id FROM papers WHERE arxiv_id = '2401.00002')"
+        )
+        connection.exec_driver_sql(
+            "UPDATE papers SET hidden_at = created_at WHERE arxiv_id = '2401.00004'"
+        )
+    with engine.connect() as connection:
+        found = load_candidates(connection, embedder.name, NOW - timedelta(days=7))
+        names = dict(connection.exec_driver_sql("SELECT id, arxiv_id FROM papers").all())
+    titles = {names[int(i)]: title for i, title in zip(found.ids, found.titles, strict=True)}
+    expected = {a for a in PAPERS if a != "2511.00008"} | {"2401.00001"}
+    assert set(titles) == expected
+    assert titles["2401.00001"] == "Listed today"
+    assert found.matrix.shape == (len(expected), 384)
