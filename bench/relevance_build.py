@@ -1,6 +1,8 @@
 """One judged collection as a searchable database, for ``bench/relevance.py``: the papers
 ingested into a SQLite database (synthetic new-style arXiv ids), embedded with the real model
-and indexed as the site does, cached in a folder and rebuilt when the corpus changes."""
+and indexed as the site does, cached in a folder and rebuilt when the corpus changes.
+:func:`ready` makes the search service on a built database, SQLite or (``bench/relevance_pg.py``,
+a copy of the SQLite one) PostgreSQL."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class Indexed:
     build_s: float
     embedded: int
     embed_s: float
+    note: str = ""  # how the database came to be, when not simply built or cached
 
 
 def _arxiv_id(n: int) -> str:
@@ -35,7 +38,7 @@ def _arxiv_id(n: int) -> str:
     return f"{15 + month // 12:02d}{month % 12 + 1:02d}.{n % 99_999 + 1:05d}"
 
 
-def _fingerprint(collection: Collection) -> str:
+def fingerprint(collection: Collection) -> str:
     digest = hashlib.sha256()
     for doc in collection.docs:
         digest.update(json.dumps([doc.doc_id, doc.title, doc.abstract, list(doc.authors)]).encode())
@@ -54,25 +57,20 @@ def open_indexed(name: str, collection: Collection, cache: Path, embedder: Any) 
     """The collection's cached database (built, embedded and indexed when missing or stale)."""
     from zoneinfo import ZoneInfo
 
-    from sqlalchemy import text
-
     from papertide.catalog.records import Author, PaperRecord
     from papertide.catalog.store import CatalogWriter
-    from papertide.config import load_settings
     from papertide.db.engine import make_engine, write_transaction
     from papertide.db.migrate import migrate
-    from papertide.search.pipeline import embed_missing
-    from papertide.search.service import SearchService
 
     started = time.perf_counter()
     cache.mkdir(parents=True, exist_ok=True)
     db = cache / f"{name}.db"
     marker = cache / f"{name}.json"
-    fingerprint = _fingerprint(collection)
+    fingerprint_now = fingerprint(collection)
     fresh = not (
         db.exists()
         and marker.exists()
-        and json.loads(marker.read_text()).get("fingerprint") == fingerprint
+        and json.loads(marker.read_text()).get("fingerprint") == fingerprint_now
     )
     url = f"sqlite:///{db}"
     if fresh:
@@ -101,18 +99,37 @@ def open_indexed(name: str, collection: Collection, cache: Path, embedder: Any) 
     else:
         engine = make_engine(url)
         migrate(engine)
+    indexed = ready(name, collection, engine, url, embedder, started)
+    if fresh:
+        marker.write_text(
+            json.dumps({"fingerprint": fingerprint_now, "docs": len(collection.docs)})
+        )
+    return indexed
+
+
+def ready(
+    name: str, collection: Collection, engine: Any, url: str, embedder: Any, started: float
+) -> Indexed:
+    """The search service on the migrated database ``engine`` (at ``url``) holding the
+    collection, as the site makes it: keyword index (SQLite's tantivy) brought up to date,
+    papers without a vector embedded, the vector index (SQLite's FAISS) built."""
+    from sqlalchemy import text
+
+    from papertide.config import load_settings
+    from papertide.search.pipeline import embed_missing
+    from papertide.search.service import SearchService
+
     settings = load_settings(env={"PAPERTIDE_DATABASE_URL": url}).replace(embed_in_background=False)
     service = SearchService(engine, settings)
-    assert service.keyword is not None
-    service.keyword.apply_changes(wait=True)
+    if service.keyword is not None:  # SQLite; PostgreSQL's tsvector column keeps itself
+        service.keyword.apply_changes(wait=True)
     report = embed_missing(engine, embedder)
     if report.remaining:
         sys.exit(f"{name}: {report.remaining} papers left without a vector")
     service.catch_up(inline=False)
-    if fresh:
-        marker.write_text(json.dumps({"fingerprint": fingerprint, "docs": len(collection.docs)}))
     with engine.connect() as connection:
-        arxiv_to_paper = dict(connection.execute(text("SELECT arxiv_id, id FROM papers")).all())
+        rows = connection.execute(text("SELECT arxiv_id, id FROM papers")).all()
+    arxiv_to_paper: dict[str, int] = {str(a): int(i) for a, i in rows}
     paper_of = {doc.doc_id: arxiv_to_paper[_arxiv_id(n)] for n, doc in enumerate(collection.docs)}
     doc_of = {p: d for d, p in paper_of.items()}
     return Indexed(
