@@ -13,10 +13,12 @@ transaction that is rolled back:
   plan's execution time.
 - SQLite: ``EXPLAIN QUERY PLAN``; the time is the statement run for real, best of three.
 
-So the plans are of the real statements, not retyped copies. Flagged: a plan that reads a
-whole big table (a ``Seq Scan`` on PostgreSQL, a ``SCAN`` without ``SEARCH`` on SQLite), a
-PostgreSQL scan that reads or filters out MANY_ROWS rows of one (an unbounded index scan reads
-everything too), and any statement slower than SLOW_MS. On SQLite, keyword search runs in
+So the plans are of the real statements, not retyped copies. Flagged: on SQLite a ``SCAN``
+without ``SEARCH`` of a big table; on PostgreSQL a scan (sequential, or an unbounded index scan)
+that reads or filters out MANY_ROWS rows of one, since its planner rightly reads a table that
+holds few rows (the benchmark's ``comments``) whole; and any statement slower than SLOW_MS. A
+scan of a table the benchmark leaves small is checked by filling it in a rolled-back
+transaction (docs/database.md, "Query plans"). On SQLite, keyword search runs in
 tantivy and vector search in faiss, outside SQL: only the SQL around them (filters, pins) has
 plans there. ``--sqlite-stats`` shows SQLite's plans as they would be with statistics: an
 ``ANALYZE`` (sampling STATS_ROWS rows per index) inside the replay's rolled-back transaction,
@@ -62,7 +64,6 @@ BIG = frozenset(
     }
 )
 _SKIP = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PRAGMA|SELECT 1\b)", re.I)
-_PG_SCAN = re.compile(r"(?:Parallel )?Seq Scan on (\w+)")
 _PG_NODE = re.compile(
     r"(?:Seq Scan|Index Scan|Index Only Scan|Bitmap Heap Scan)(?: Backward)?(?: using \S+)? on "
     r"(\w+).*actual time=\S+ rows=([\d.]+) loops=(\d+)"
@@ -225,9 +226,9 @@ def _flags(plan: list[str], postgres: bool, ms: float) -> list[str]:
     found = []
     table = ""
     for line in plan:
-        match = _PG_SCAN.search(line) if postgres else _SQLITE_SCAN.match(line.strip())
+        match = None if postgres else _SQLITE_SCAN.match(line.strip())
         if match and match.group(1) in BIG:
-            found.append(f"{'Seq Scan' if postgres else 'SCAN'} {match.group(1)}")
+            found.append(f"SCAN {match.group(1)}")
         node = _PG_NODE.search(line) if postgres else None
         if node:
             table = node.group(1)
@@ -289,7 +290,10 @@ def explain_one(
                 cursor.execute(f"PRAGMA analysis_limit={STATS_ROWS}")
                 cursor.execute("ANALYZE")
         for statement in statements:
-            if postgres and statement.sql.lstrip().upper().startswith("SET "):
+            head = statement.sql.lstrip().upper()
+            if head.startswith("EXPLAIN ") or head.startswith("SELECT GREATEST(RELTUPLES"):
+                continue  # keyword search asking the planner for its row estimate
+            if postgres and head.startswith("SET "):
                 cursor.execute(statement.sql, statement.params)
                 continue
             if postgres:
