@@ -317,5 +317,15 @@ def trending_job(engine: Engine, settings: Settings) -> Job:
     )
 
 
+def statistics_job(engine: Engine) -> Job:
+    """Refresh SQLite's planner statistics once a day (:mod:`papertide.db.statistics`)."""
+    from papertide.db.statistics import refresh_statistics
+
+    def run(_now: datetime) -> None:
+        refresh_statistics(engine)
+
+    return every(engine, "statistics", 24 * 60, run)
+
+
 def _count(rows: int) -> None:
     log.debug("trending recomputed: %d papers", rows)

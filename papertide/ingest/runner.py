@@ -29,6 +29,7 @@ from papertide.catalog.rows import SQLITE_VALUES, AsNew, ValueForm, merge_as_new
 from papertide.catalog.store import BatchResult, CatalogWriter
 from papertide.db.engine import bulk_writer, is_sqlite
 from papertide.db.failures import unavailable
+from papertide.db.statistics import refresh_statistics
 from papertide.errors import InvalidInput
 from papertide.ingest.formats import detect_format, format_named
 from papertide.ingest.parse_ahead import ParseAhead
@@ -125,6 +126,8 @@ class IngestRun:
                 self._write_all(writer, items, report, ahead)
         finally:
             self.progress.stop()
+        if report.totals.new or report.totals.listings_added:
+            refresh_statistics(self.engine)  # an import can change the tables' shape wholly
         report.seconds = time.perf_counter() - started
         return report
 

@@ -18,7 +18,7 @@ from papertide.config import Settings
 from papertide.db.engine import make_engine, pool_options, write_transaction
 from papertide.db.migrate import require_current_schema
 from papertide.digest.service import digest_job
-from papertide.jobs import Scheduler, trending_job
+from papertide.jobs import Scheduler, statistics_job, trending_job
 from papertide.mail import make_mailer
 from papertide.observability.middleware import RequestObservability
 from papertide.personal.feed import CandidateCache
@@ -110,6 +110,7 @@ def _scheduler(engine: Engine, settings: Settings, search: SearchService) -> Sch
     jobs = {
         "trending": trending_job(engine, settings),
         "digest": digest_job(engine, settings, lambda: make_mailer(settings), embedder),
+        "statistics": statistics_job(engine),
     }
     return Scheduler(engine, settings, jobs)
 
