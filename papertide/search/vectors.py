@@ -16,7 +16,6 @@ by paper, and the index is rebuilt when such stale entries pass 10%.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -29,6 +28,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Engine, Float, bindparam, cast, func, select
 
 from papertide.db.schema import paper_embeddings, papers
+from papertide.search import vector_files
 from papertide.search.filters import SearchFilters
 
 Vector = npt.NDArray[np.float32]
@@ -101,44 +101,27 @@ class FaissVectors:
         return faiss.IndexIDMap(inner)
 
     def _load_saved(self) -> None:
-        if self.path is None or not self.path.exists():
+        if self.path is None:
             return
-        meta_path = self.path.with_suffix(".json")
-        try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("model") != self.model or meta.get("dim") != self.dim:
-                return
-            index = faiss.read_index(str(self.path))
-        except (OSError, ValueError, RuntimeError):
-            return  # unreadable: rebuilt from the database on the next sync
-        self.index = index
-        self.kind = meta["kind"]
-        self.last_id = int(meta["last_id"])
-        self.count = int(meta["count"])
-        self.stale = int(meta.get("stale", 0))
-        self.papers = set(np.load(self.path.with_suffix(".ids.npy")).tolist())
+        found = vector_files.load(self.path, self.model, self.dim)
+        if found is None:
+            return  # none, or unreadable: rebuilt from the database on the first sync
+        self.index, self.papers, saved = found
+        self.kind = saved.kind
+        self.last_id = saved.last_id
+        self.count = saved.count
+        self.stale = saved.stale
 
-    def save(self) -> None:
-        """Write the index beside the database (HNSW only: exact indexes rebuild in seconds)."""
+    def save(self) -> bool:
+        """Write the index beside the database (HNSW only: exact indexes rebuild in seconds),
+        unless the saved one, maybe another worker's, holds as much; whether it was written."""
         if self.path is None or self.kind != "hnsw" or self.index is None:
-            return
+            return False
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".faiss.tmp")
-            faiss.write_index(self.index, str(tmp))
-            np.save(self.path.with_suffix(".ids.tmp.npy"), np.fromiter(self.papers, np.int64))
-            meta = {
-                "model": self.model,
-                "dim": self.dim,
-                "kind": self.kind,
-                "last_id": self.last_id,
-                "count": self.count,
-                "stale": self.stale,
-            }
-            self.path.with_suffix(".json.tmp").write_text(json.dumps(meta))
-            tmp.replace(self.path)
-            self.path.with_suffix(".ids.tmp.npy").replace(self.path.with_suffix(".ids.npy"))
-            self.path.with_suffix(".json.tmp").replace(self.path.with_suffix(".json"))
+            saved = vector_files.Saved(
+                self.model, self.dim, self.kind, self.last_id, self.count, self.stale
+            )
+            return vector_files.save(self.path, self.index, set(self.papers), saved)
 
     def _rows(self, connection: Connection, after: int, limit: int) -> list[Any]:
         return list(
