@@ -138,6 +138,7 @@ class Leadership:
         # The lease row elects on a SQLite file; the advisory lock (or, in memory, a
         # process-local lock) elects elsewhere, and the row only records the leader.
         self._lock = JobLock(engine, role) if in_memory or not is_sqlite(engine) else None
+        self._recorded = False  # with the lock: acquire() has also written the record since
 
     @property
     def poll(self) -> float:
@@ -146,8 +147,8 @@ class Leadership:
 
     @property
     def held(self) -> bool:
-        if self._lock is not None:
-            return self._lock.held
+        if self._lock is not None:  # only once the record shows it too
+            return self._recorded and self._lock.held
         return self.lease.held
 
     @property
@@ -160,11 +161,13 @@ class Leadership:
                 return self.lease.acquire()
             had = self._lock.held
             if not self._lock.acquire():
+                self._recorded = False
                 return False
             try:  # keep the record fresh; the lock, not the row, decides
                 self.lease.acquire(force=not had)
             except Exception:
                 log.warning("could not record the %s leader", self.role, exc_info=True)
+            self._recorded = True
             return True
 
     def release(self) -> None:
@@ -174,4 +177,5 @@ class Leadership:
             except Exception:
                 log.warning("could not expire the %s lease", self.role, exc_info=True)
             if self._lock is not None:
+                self._recorded = False
                 self._lock.release()
