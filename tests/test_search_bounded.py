@@ -90,3 +90,28 @@ def test_a_query_as_long_as_allowed_works(service: SearchService, engine: Engine
     assert len(text.split()) > 120
     found = _found(service, engine, text)
     assert OLD_TITLE in found and set(BOTH) <= set(found)
+
+
+def test_a_rare_word_outweighs_a_common_one(
+    engine: Engine, engine_name: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine_name != "postgresql":
+        pytest.skip("the document frequencies from pg_stats are PostgreSQL's; tantivy has BM25")
+    # "common" is in every paper but one (in the title of COMMON_TITLE), "rare" in one
+    # abstract: ts_rank_cd alone puts the title match first (title weight 1, abstract 0.4).
+    records = [_paper("2401.00001", 0, "Common ground", "Nothing else here.")]
+    records.append(_paper("2401.00002", 1, "Another paper", "A rare finding, reported once."))
+    records += [
+        _paper(f"2402.{n:05d}", n, f"Paper {n}", "The common case, as usual.") for n in range(1, 31)
+    ]
+    write_records(engine, *records)  # type: ignore[arg-type]
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE papers")  # the frequencies come from pg_stats
+    monkeypatch.setattr(keyword_postgres, "_corpora", {})
+    service = SearchService(engine, settings.replace(embed_in_background=False))
+    try:
+        found = _found(service, engine, "common rare")
+    finally:
+        service.stop()
+    assert found[0] == "2401.00002"
+    assert found[1] == "2401.00001"  # the title match leads the common word's papers
