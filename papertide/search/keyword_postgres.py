@@ -149,9 +149,7 @@ def _corpus(connection: Connection) -> _Corpus:
         " WHERE tablename = 'papers' AND attname = 'search_vector'"
         " AND schemaname = current_schema()"
     ).first()
-    papers_read = connection.exec_driver_sql(
-        "SELECT greatest(reltuples, 1) FROM pg_class WHERE oid = 'papers'::regclass"
-    ).scalar_one()
+    papers_read = _papers_estimate(connection)
     # The newest thousand papers by the primary key: a sample that costs the same at any size.
     mean_length = connection.exec_driver_sql(
         "SELECT avg(length(search_vector)) FROM"
@@ -230,12 +228,19 @@ def _newest(connection: Connection, condition: Any) -> Select[tuple[int]]:
     whose plan is cheaper for the number of matches the planner expects."""
     statement = select(papers.c.id).where(condition)
     matches = _estimated_rows(connection, statement)
-    size = connection.exec_driver_sql(
-        "SELECT greatest(reltuples, 1) FROM pg_class WHERE oid = 'papers'::regclass"
-    ).scalar_one()
-    by_bitmap = matches * matches < SCAN_COST_RATIO * CANDIDATES * float(size)
+    size = _papers_estimate(connection)
+    by_bitmap = matches * matches < SCAN_COST_RATIO * CANDIDATES * size
     newest = (papers.c.id + 0).desc() if by_bitmap else papers.c.id.desc()
     return statement.order_by(newest).limit(CANDIDATES)
+
+
+def _papers_estimate(connection: Connection) -> float:
+    """The planner's count of papers (``reltuples``, at least 1): no scan."""
+    return float(
+        connection.exec_driver_sql(
+            "SELECT greatest(reltuples, 1) FROM pg_class WHERE oid = 'papers'::regclass"
+        ).scalar_one()
+    )
 
 
 def _estimated_rows(connection: Connection, statement: Select[Any]) -> float:
