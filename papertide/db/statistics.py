@@ -6,7 +6,7 @@ looking up the trending table's 50 (1.2 ms with statistics; bench/explain.py --s
 showed no hot query slower with them). SQLite's own advice is to analyze periodically; with
 ``analysis_limit`` it samples about that many rows per index, so a run takes 60 to 90 ms at 1M
 papers. It runs after an ingest that added papers or list entries and once a day in the
-scheduler (:func:`papertide.jobs.statistics_job`).
+scheduler on SQLite (:func:`papertide.jobs.statistics_job`).
 """
 
 from __future__ import annotations

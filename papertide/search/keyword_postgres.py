@@ -228,7 +228,7 @@ def _newest(connection: Connection, condition: Any) -> Select[tuple[int]]:
     whose plan is cheaper for the number of matches the planner expects."""
     statement = select(papers.c.id).where(condition)
     matches = _estimated_rows(connection, statement)
-    size = _papers_estimate(connection)
+    size = _corpus(connection).papers  # read with the statistics, not once per tier and plan
     by_bitmap = matches * matches < SCAN_COST_RATIO * CANDIDATES * size
     newest = (papers.c.id + 0).desc() if by_bitmap else papers.c.id.desc()
     return statement.order_by(newest).limit(CANDIDATES)

@@ -121,7 +121,7 @@ class FaissVectors:
             saved = vector_files.Saved(
                 self.model, self.dim, self.kind, self.last_id, self.count, self.stale
             )
-            return vector_files.save(self.path, self.index, set(self.papers), saved)
+            return vector_files.save(self.path, self.index, self.papers, saved)  # locked
 
     def _rows(self, connection: Connection, after: int, limit: int) -> list[Any]:
         return list(

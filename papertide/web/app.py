@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from papertide.accounts.sessions import CookieSigner, site_secret
 from papertide.config import Settings
-from papertide.db.engine import make_engine, pool_options, write_transaction
+from papertide.db.engine import is_sqlite, make_engine, pool_options, write_transaction
 from papertide.db.migrate import require_current_schema
 from papertide.digest.service import digest_job
 from papertide.jobs import Scheduler, statistics_job, trending_job
@@ -110,8 +110,9 @@ def _scheduler(engine: Engine, settings: Settings, search: SearchService) -> Sch
     jobs = {
         "trending": trending_job(engine, settings),
         "digest": digest_job(engine, settings, lambda: make_mailer(settings), embedder),
-        "statistics": statistics_job(engine),
     }
+    if is_sqlite(engine):  # PostgreSQL's autovacuum keeps its statistics
+        jobs["statistics"] = statistics_job(engine)
     return Scheduler(engine, settings, jobs)
 
 
