@@ -4,6 +4,8 @@ ETags, rate limits, tokens for writes, the one error shape, and the schema and d
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -16,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from people import SECRET, add_user
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, insert, select, text, update
 
 from papertide import daily, organizations
 from papertide.accounts.ratelimit import Limit, SharedCounter
@@ -461,6 +463,7 @@ def test_tampered_and_foreign_cursors_are_refused(site: Site) -> None:
     assert fine.status_code == 200
 
 
+@pytest.mark.usefixtures("one_minute_window")
 def test_rate_limits_per_address_and_per_token(engine: Engine, settings: Settings) -> None:
     alice, _bob = seed(engine, settings)
     app = make_app(settings, api_ip_rate_limit=3, api_token_rate_limit=2)
@@ -498,6 +501,40 @@ def test_anonymous_limits_are_shared_by_the_workers(engine: Engine) -> None:
         counts = dict(connection.execute(select(rate_limits.c.key, rate_limits.c.count)).all())
     assert counts == {"api:ip:a": 6, "api:ip:b": 1}  # every hit counted once
     assert first.hit("api:ip:a", limit, now + 60) is None  # a new window starts afresh
+
+
+def test_a_flush_returns_after_one_already_under_way(engine: Engine) -> None:
+    """The background thread may be writing this worker's hits when flush() is called: flush()
+    waits for it, so a hit after flush() is decided on the shared total."""
+    limit = Limit(1, 60, "reads")
+    now = time.time()
+    window = int(now // 60 * 60)
+    with write_transaction(engine) as connection:
+        connection.execute(insert(rate_limits).values(key="api:ip:c", window_start=window, count=0))
+    counter = SharedCounter(engine, flush_every=3600)
+    assert counter.hit("api:ip:c", limit, now) is None
+    after_flush: list[object] = []
+
+    def flush_then_hit() -> None:
+        counter.flush()
+        after_flush.append(counter.hit("api:ip:c", limit, now))
+
+    with engine.connect() as blocker:  # holds the row (and SQLite's write lock)
+        blocker.execute(update(rate_limits).values(count=rate_limits.c.count))
+        under_way = threading.Thread(target=counter.flush)
+        under_way.start()
+        deadline = time.monotonic() + 10
+        while counter._pending:  # the first flush has taken the hit
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        second = threading.Thread(target=flush_then_hit)
+        second.start()
+        time.sleep(0.3)
+        assert not after_flush  # still waiting for the first flush
+        blocker.commit()
+    under_way.join(30)
+    second.join(30)
+    assert len(after_flush) == 1 and after_flush[0] is not None  # 2 > 1: refused
 
 
 def test_one_error_shape(site: Site) -> None:

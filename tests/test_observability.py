@@ -307,7 +307,8 @@ def test_two_workers_share_their_metrics(db_url: str, tmp_path: Path) -> None:
             time.sleep(0.3)
         assert not (folder / "counter_1.db").exists()  # serve emptied the folder
         sent = 0
-        while len(_worker_counts(folder, tmp_path)) < 2:
+        # a worker's file may exist before it served a favicon (its /healthz or jobs count too)
+        while sum(count > 0 for count in _worker_counts(folder, tmp_path).values()) < 2:
             assert sent < 400, "every request went to one worker"
             with ThreadPoolExecutor(8) as pool:
                 statuses = list(
@@ -316,7 +317,7 @@ def test_two_workers_share_their_metrics(db_url: str, tmp_path: Path) -> None:
             assert statuses == [200] * 16
             sent += 16
         per_worker = _worker_counts(folder, tmp_path)
-        assert sorted(per_worker.values())[0] > 0 and sum(per_worker.values()) == sent
+        assert sum(per_worker.values()) == sent
         for _ in range(4):  # each scrape may land on either worker: each sees the sum
             scraped = {}
             for family in text_string_to_metric_families(_get(port, "/metrics").text):

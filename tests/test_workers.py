@@ -75,6 +75,7 @@ def test_log_in_limits_count_the_attempts_of_every_worker(
     assert log_in(workers[0]) == 429
 
 
+@pytest.mark.usefixtures("one_minute_window")
 def test_anonymous_api_limits_hold_across_workers(
     workers: tuple[TestClient, TestClient],
 ) -> None:

@@ -105,6 +105,9 @@ class SharedCounter:
         self.seconds = seconds
         self.flush_every = flush_every
         self._lock = threading.Lock()
+        # one flush at a time: a flush that finds nothing pending returns only after a flush
+        # already carrying this worker's hits has read the totals back
+        self._flushing = threading.Lock()
         self._window = 0
         self._pending: dict[str, int] = {}
         self._shared: dict[str, int] = {}
@@ -131,6 +134,10 @@ class SharedCounter:
 
     def flush(self) -> None:
         """Add the unflushed hits to the shared counts and read the totals back."""
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             window, pending, self._pending = self._window, self._pending, {}
         if not pending:
