@@ -8,6 +8,7 @@ Each test gets its own database, cloned from a migrated template.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +26,22 @@ from papertide.db.engine import make_engine, normalize_url
 from papertide.db.migrate import migrate
 
 ENGINES = ("sqlite", "postgresql")
+
+
+class _LoggersSnapshot(dict):  # type: ignore[type-arg]
+    """``logging``'s registry of loggers, iterated over a copy.
+
+    pytest 9's log capture walks ``loggerDict.values()`` without logging's lock as each test
+    phase starts. A thread an earlier test left running (the embedder importing a module, say)
+    that creates a logger at that moment fails an unrelated test with "dictionary changed size
+    during iteration" (seen in CI). Copying the values is one C call, so no thread cuts into it.
+    """
+
+    def values(self):  # type: ignore[no-untyped-def]
+        return list(super().values())
+
+
+logging.root.manager.loggerDict = _LoggersSnapshot(logging.root.manager.loggerDict)
 _counter = itertools.count()
 
 

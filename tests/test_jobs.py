@@ -183,7 +183,8 @@ def test_a_standby_scheduler_takes_over_when_the_leader_is_killed(
             time.sleep(0.05)
         took = time.monotonic() - killed
         assert standby.lock.held
-        assert took < 3 + 1 + 1  # at most the lease and a poll (on PostgreSQL: one poll)
+        # at most the lease and a poll (on PostgreSQL: one poll), with room for a loaded machine
+        assert took < 3 + 1 + 3
         with engine.connect() as connection:
             row = connection.execute(select(leases.c.holder, leases.c.token)).one()
         assert row.holder == standby.lock.holder != line[1]
