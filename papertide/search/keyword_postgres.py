@@ -60,6 +60,7 @@ B = 0.4
 MAX_SCORED = 32
 STATS_SECONDS = 600.0  # how long the document frequencies and mean length read are reused
 _VECTOR: ColumnElement[Any] = literal_column("papers.search_vector")
+EMPTY_VECTOR: ColumnElement[Any] = literal_column("''::tsvector")
 # The expression of migration 0010's index, which the planner matches only when equal.
 TITLE_VECTOR: ColumnElement[Any] = literal_column(
     "to_tsvector('english'::regconfig, coalesce(papers.title, ''::text))"
@@ -212,12 +213,25 @@ def _ranked(
     :data:`CANDIDATES` papers with it in the title, and as many with it anywhere."""
     in_title = _newest(connection, condition & TITLE_VECTOR.op("@@")(tsquery))
     anywhere = _newest(connection, condition & _VECTOR.op("@@")(tsquery))
-    candidates = union(in_title, anywhere).subquery()
+    candidates = union(in_title, anywhere).subquery("candidates")
+    stored = papers.alias("stored")
+    # Each candidate's tsvector is read once. The score reads it once per word, and most are
+    # kept out of line in TOAST (62% of the newest at 1M papers), which PostgreSQL fetches
+    # again for each read: ``|| ''`` makes one plain copy, and OFFSET 0 keeps the planner
+    # from merging the subquery back. Warm, 100 queries at 1M: p50 74 -> 53 ms, p90 138 -> 103.
+    detoasted = (
+        select(
+            stored.c.id,
+            literal_column("stored.search_vector").op("||")(EMPTY_VECTOR).label("search_vector"),
+        )
+        .select_from(candidates.join(stored, stored.c.id == candidates.c.id))
+        .offset(0)
+        .subquery("papers")  # the name the score's expressions read
+    )
     rows = connection.execute(
-        select(papers.c.id, score.label("score"))
-        .select_from(candidates.join(papers, papers.c.id == candidates.c.id))
+        select(detoasted.c.id, score.label("score"))
         .where(_VECTOR.op("@@")(tsquery))
-        .order_by(score.desc(), papers.c.id.desc())
+        .order_by(score.desc(), detoasted.c.id.desc())
         .limit(limit)
     ).all()
     return [(r.id, float(r.score)) for r in rows]
