@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 from papertide.config import Settings
 from papertide.db.engine import is_sqlite, write_transaction
 from papertide.db.schema import job_runs
+from papertide.db.statistics import refresh_statistics
 from papertide.election import Leadership
 from papertide.errors import Conflict
 
@@ -319,7 +320,6 @@ def trending_job(engine: Engine, settings: Settings) -> Job:
 
 def statistics_job(engine: Engine) -> Job:
     """Refresh SQLite's planner statistics once a day (:mod:`papertide.db.statistics`)."""
-    from papertide.db.statistics import refresh_statistics
 
     def run(_now: datetime) -> None:
         refresh_statistics(engine)

@@ -222,7 +222,9 @@ def _ranked(
     detoasted = (
         select(
             stored.c.id,
-            literal_column("stored.search_vector").op("||")(EMPTY_VECTOR).label("search_vector"),
+            literal_column(f"{stored.name}.search_vector")
+            .op("||")(EMPTY_VECTOR)
+            .label("search_vector"),
         )
         .select_from(candidates.join(stored, stored.c.id == candidates.c.id))
         .offset(0)
